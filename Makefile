@@ -1,0 +1,59 @@
+# Two commands for a fresh clone: `make run` and `make test`. Both create or
+# reuse .venv and install what they need from the requirements files.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+HOST   ?= 127.0.0.1
+PORT   ?= 8000
+
+RUN_STAMP := $(VENV)/.installed-run
+DEV_STAMP := $(VENV)/.installed-dev
+
+.PHONY: run test lint format migrations-check migrate seed worker beat check-deploy clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(RUN_STAMP): requirements.txt | $(BIN)/python
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.txt
+	@touch $@
+
+$(DEV_STAMP): requirements.txt requirements-dev.txt | $(BIN)/python
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	@touch $@ $(RUN_STAMP)
+
+## Install, migrate, seed the demo store and serve the API on http://$(HOST):$(PORT)
+run: migrate seed
+	$(BIN)/python manage.py runserver $(HOST):$(PORT)
+
+migrate: $(RUN_STAMP)
+	$(BIN)/python manage.py migrate --noinput
+
+seed: $(RUN_STAMP)
+	$(BIN)/python manage.py seed_demo
+
+## Install the dev requirements and run the whole test suite (PYTEST_ARGS=... to narrow it)
+test: $(DEV_STAMP)
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+lint: $(DEV_STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(DEV_STAMP)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+migrations-check: $(DEV_STAMP)
+	DJANGO_SETTINGS_MODULE=main.settings.test $(BIN)/python manage.py makemigrations --check --dry-run
+
+## Celery worker and beat (need REDIS_URL)
+worker: $(RUN_STAMP)
+	$(BIN)/celery -A main worker --loglevel=INFO
+
+beat: $(RUN_STAMP)
+	$(BIN)/celery -A main beat --loglevel=INFO
+
+clean:
+	rm -rf $(VENV) db.sqlite3 media staticfiles

@@ -1,0 +1,47 @@
+"""Fixtures every app's tests share."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.cache import cache
+from rest_framework.test import APIClient
+from rest_framework_simplejwt.tokens import RefreshToken
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache():
+    """Throttle counters and cached responses never leak from one test to the next."""
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture
+def api_client() -> APIClient:
+    return APIClient()
+
+
+def authenticate(client: APIClient, user) -> APIClient:
+    """Sign `client` in as `user` with a real JWT access token."""
+    token = RefreshToken.for_user(user).access_token
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+    return client
+
+
+@pytest.fixture
+def customer(db):
+    from users.tests.factories import UserFactory
+
+    return UserFactory(phone="+996700111222")
+
+
+@pytest.fixture
+def us_customer(db):
+    from users.tests.factories import UserFactory
+
+    return UserFactory(phone="+12025550143")
+
+
+@pytest.fixture
+def customer_client(customer) -> APIClient:
+    return authenticate(APIClient(), customer)

@@ -1,0 +1,11 @@
+"""Everything under /api/v1/. Each app adds its routes through its `api/urls.py`."""
+
+from django.urls import path
+
+from main.views import MarketsView
+
+app_name = "api"
+
+urlpatterns = [
+    path("markets/", MarketsView.as_view(), name="markets"),
+]

@@ -1,0 +1,134 @@
+"""Markets: the one module that knows what KG and US mean (SPEC §2)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+import phonenumbers
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from main.exceptions import ApplicationError
+
+
+class Market(models.TextChoices):
+    """A market a customer, an order or a manager view belongs to."""
+
+    KG = "KG", _("Kyrgyzstan")
+    US = "US", _("United States")
+
+
+class CatalogMarket(models.TextChoices):
+    """Where a catalogue object (category, product, banner) is shown."""
+
+    KG = "KG", _("Kyrgyzstan")
+    US = "US", _("United States")
+    ALL = "ALL", _("All markets")
+
+
+class Currency(models.TextChoices):
+    KGS = "KGS", _("Kyrgyzstani som")
+    USD = "USD", _("US dollar")
+
+
+@dataclass(frozen=True)
+class MarketConfig:
+    code: str
+    name: str
+    country_code: int  # international dialling code
+    currency: str
+    time_zone: ZoneInfo
+    languages: tuple[str, ...]  # the first is the default
+
+    @property
+    def phone_prefix(self) -> str:
+        return f"+{self.country_code}"
+
+    @property
+    def default_language(self) -> str:
+        return self.languages[0]
+
+
+MARKETS: dict[str, MarketConfig] = {
+    Market.KG: MarketConfig(
+        code=Market.KG,
+        name="Kyrgyzstan",
+        country_code=996,
+        currency=Currency.KGS,
+        time_zone=ZoneInfo("Asia/Bishkek"),
+        languages=("ru", "ky", "en"),
+    ),
+    Market.US: MarketConfig(
+        code=Market.US,
+        name="United States",
+        country_code=1,
+        currency=Currency.USD,
+        time_zone=ZoneInfo("America/New_York"),
+        languages=("en",),
+    ),
+}
+
+_MARKET_BY_COUNTRY_CODE = {config.country_code: code for code, config in MARKETS.items()}
+
+
+def market_config(market: str) -> MarketConfig:
+    return MARKETS[Market(market)]
+
+
+class InvalidPhone(ApplicationError):
+    status_code = 400
+    code = "invalid"
+    default_detail = "Enter a valid phone number in international format, e.g. +996700123456."
+
+
+class UnsupportedMarket(ApplicationError):
+    status_code = 400
+    code = "unsupported_market"
+    default_detail = "Only Kyrgyzstan (+996) and United States (+1) phone numbers are supported."
+
+
+class InvalidMarket(ApplicationError):
+    status_code = 400
+    code = "invalid_market"
+    default_detail = "Unknown market. Use one of: KG, US."
+
+
+@dataclass(frozen=True)
+class ParsedPhone:
+    e164: str
+    market: str
+
+
+def parse_phone(raw: str, *, field: str = "phone") -> ParsedPhone:
+    """Normalise a phone number to E.164 and find its market.
+
+    Numbers must be international ("+996…", "00996…" or "996…"); spaces,
+    dashes and brackets are ignored. Raises `InvalidPhone` for a number that
+    is not a valid phone number and `UnsupportedMarket` for a valid number of
+    a country MARQUE does not sell in.
+    """
+    text = "".join(ch for ch in str(raw or "") if ch.isdigit() or ch == "+")
+    if text.startswith("00"):
+        text = "+" + text[2:]
+    elif text and not text.startswith("+"):
+        text = "+" + text
+    try:
+        number = phonenumbers.parse(text, None)
+    except phonenumbers.NumberParseException:
+        number = None
+    if number is None or not phonenumbers.is_valid_number(number):
+        raise InvalidPhone(errors={field: [InvalidPhone.default_detail]})
+    market = _MARKET_BY_COUNTRY_CODE.get(number.country_code)
+    if market is None:
+        raise UnsupportedMarket(errors={field: [UnsupportedMarket.default_detail]})
+    e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    return ParsedPhone(e164=e164, market=market)
+
+
+def parse_market(raw: str | None) -> str:
+    """A market code from user input ("kg", " US "); `InvalidMarket` otherwise."""
+    value = (raw or "").strip().upper()
+    if value not in Market.values:
+        raise InvalidMarket()
+    return value

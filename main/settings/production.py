@@ -1,0 +1,26 @@
+"""Production: refuses to start without its secrets and its real services."""
+
+from main.env import BASE_DIR, env_bool, env_int, env_required, env_str
+from main.settings.base import *  # noqa: F403
+
+DEBUG = False
+SECRET_KEY = env_required("SECRET_KEY")
+env_required("DATABASE_URL")  # read in base; here only its presence is enforced
+env_required("REDIS_URL")
+
+# TLS ends at the proxy, which tells us the original scheme.
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", default=True)
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 60 * 60 * 24 * 365)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+SECURE_HSTS_PRELOAD = True
+SESSION_COOKIE_SECURE = True
+CSRF_COOKIE_SECURE = True
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+
+STATIC_ROOT = env_str("STATIC_ROOT") or str(BASE_DIR / "staticfiles")
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}

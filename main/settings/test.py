@@ -1,0 +1,37 @@
+"""Tests: real PostgreSQL/Redis when DATABASE_URL/REDIS_URL are set, else SQLite + local memory.
+
+Celery always runs eagerly here; a test that needs a real worker says so itself.
+"""
+
+import os
+
+from main.settings.base import *  # noqa: F403
+from main.settings.base import REDIS_URL
+
+DEBUG = False
+SECRET_KEY = "test-only-secret-key-that-is-long-enough-for-hmac-signing-0123456789"  # noqa: S105
+ALLOWED_HOSTS = ["*"]
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+CELERY_TASK_ALWAYS_EAGER = True
+CELERY_TASK_EAGER_PROPAGATES = True
+
+if REDIS_URL:
+    # Parallel test processes each get their own Redis database, so that one
+    # process clearing its cache never wipes another's throttle counters.
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")
+    db_number = 1 + (int(worker) if worker.isdigit() else 0) % 15
+    base_url = REDIS_URL.rsplit("/", 1)[0] if REDIS_URL.count("/") > 2 else REDIS_URL
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": f"{base_url}/{db_number}",
+            "KEY_PREFIX": "marque-test",
+        }
+    }
+
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.InMemoryStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}

@@ -1,0 +1,41 @@
+"""Production settings, checked in a fresh interpreter as a server would load them."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from main.env import BASE_DIR
+
+pytestmark = pytest.mark.slow
+
+PRODUCTION_ENV = {
+    "SECRET_KEY": "prod-" + "k3y-!x" * 10,
+    "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/marque",
+    "REDIS_URL": "redis://127.0.0.1:6379/0",
+    "ALLOWED_HOSTS": "api.marque.example",
+}
+
+
+def _run(args, env_overrides, unset=()):
+    env = {k: v for k, v in os.environ.items() if k not in unset and not k.startswith("PYTEST")}
+    env.update(env_overrides, DJANGO_SETTINGS_MODULE="main.settings.production")
+    return subprocess.run(
+        [sys.executable, *args], cwd=BASE_DIR, env=env, capture_output=True, text=True, timeout=120
+    )
+
+
+@pytest.mark.parametrize("missing", ["SECRET_KEY", "DATABASE_URL", "REDIS_URL"])
+def test_production_refuses_to_start_without_its_secrets(missing):
+    env = {k: v for k, v in PRODUCTION_ENV.items() if k != missing}
+    result = _run(["manage.py", "check"], env, unset=(missing,))
+    assert result.returncode != 0
+    assert "ImproperlyConfigured" in result.stderr
+    assert missing in result.stderr
+
+
+def test_check_deploy_is_clean_with_production_settings():
+    result = _run(["manage.py", "check", "--deploy", "--fail-level", "WARNING"], PRODUCTION_ENV)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
