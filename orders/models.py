@@ -1,0 +1,206 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+from main.markets import Currency, Market
+from main.models import TimeStampedModel, market_check, money_field
+
+
+class OrderStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    CONFIRMED = "confirmed", "Confirmed"
+    PROCESSING = "processing", "Processing"
+    SHIPPED = "shipped", "Shipped"
+    DELIVERED = "delivered", "Delivered"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+class PaymentMethodType(models.TextChoices):
+    CASH_ON_DELIVERY = "cash_on_delivery", "Cash on delivery"
+    CARD = "card", "Card"
+
+
+class PaymentStatus(models.TextChoices):
+    UNPAID = "unpaid", "Unpaid"
+    PAID = "paid", "Paid"
+    REFUNDED = "refunded", "Refunded"
+    FAILED = "failed", "Failed"
+
+
+class Order(TimeStampedModel):
+    """A placed order. Money, address and items are snapshots: the catalogue may change."""
+
+    order_number = models.CharField(max_length=20, unique=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="orders"
+    )
+    market = models.CharField(max_length=2, choices=Market.choices)
+    currency = models.CharField(max_length=3, choices=Currency.choices)
+    status = models.CharField(
+        max_length=20, choices=OrderStatus.choices, default=OrderStatus.PENDING
+    )
+    payment_method = models.CharField(
+        max_length=20, choices=PaymentMethodType.choices, default=PaymentMethodType.CASH_ON_DELIVERY
+    )
+    payment_status = models.CharField(
+        max_length=20, choices=PaymentStatus.choices, default=PaymentStatus.UNPAID
+    )
+    # Shipping address snapshot.
+    shipping_recipient = models.CharField(max_length=150)
+    shipping_phone = models.CharField(max_length=16)
+    shipping_city = models.CharField(max_length=100)
+    shipping_street = models.CharField(max_length=200)
+    shipping_building = models.CharField(max_length=50)
+    shipping_apartment = models.CharField(max_length=50, blank=True)
+    shipping_postal_code = models.CharField(max_length=20, blank=True)
+    shipping_notes = models.CharField(max_length=500, blank=True)
+    # Totals in the order's currency.
+    subtotal = money_field()
+    shipping_cost = money_field(default=0)
+    discount = money_field(default=0)
+    total = money_field()
+    comment = models.TextField(blank=True)
+    # Milestones.
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+    shipped_at = models.DateTimeField(null=True, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+    cancel_reason = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ("-created_at", "-id")
+        constraints = [
+            market_check("order_market_valid"),
+            models.CheckConstraint(
+                condition=models.Q(currency__in=Currency.values), name="order_currency_valid"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(status__in=OrderStatus.values), name="order_status_valid"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(
+                    subtotal__gte=0, shipping_cost__gte=0, discount__gte=0, total__gte=0
+                ),
+                name="order_money_non_negative",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=("user", "status"), name="order_user_status_idx"),
+            models.Index(fields=("market", "created_at"), name="order_market_created_idx"),
+            models.Index(fields=("market", "status"), name="order_market_status_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return self.order_number
+
+
+class OrderItem(models.Model):
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="items")
+    product = models.ForeignKey(
+        "products.Product",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="order_items",
+    )
+    sku = models.ForeignKey(
+        "products.SKU", on_delete=models.SET_NULL, null=True, blank=True, related_name="order_items"
+    )
+    # Snapshot at checkout.
+    product_name = models.CharField(max_length=200)
+    product_slug = models.CharField(max_length=220, blank=True)
+    sku_code = models.CharField(max_length=64)
+    size = models.CharField(max_length=20, blank=True)
+    color = models.CharField(max_length=50, blank=True)
+    image = models.CharField(max_length=500, blank=True, help_text="Image path at checkout.")
+    unit_price = money_field()
+    quantity = models.PositiveIntegerField()
+    line_total = money_field()
+
+    class Meta:
+        ordering = ("order", "id")
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(quantity__gte=1), name="order_item_quantity_positive"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(unit_price__gte=0, line_total__gte=0),
+                name="order_item_money_non_negative",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.quantity} × {self.sku_code} ({self.order_id})"
+
+
+class OrderStatusHistory(models.Model):
+    """One row per status change, with who made it. Append-only."""
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="status_history")
+    from_status = models.CharField(max_length=20, choices=OrderStatus.choices, blank=True)
+    to_status = models.CharField(max_length=20, choices=OrderStatus.choices)
+    changed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    note = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ("order", "created_at", "id")
+        verbose_name_plural = "order status history"
+
+    def __str__(self) -> str:
+        return f"{self.order_id}: {self.from_status or '∅'} → {self.to_status}"
+
+
+class ReviewFit(models.TextChoices):
+    RUNS_SMALL = "runs_small", "Runs small"
+    TRUE_TO_SIZE = "true_to_size", "True to size"
+    RUNS_LARGE = "runs_large", "Runs large"
+
+
+class Review(TimeStampedModel):
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="reviews"
+    )
+    product = models.ForeignKey(
+        "products.Product", on_delete=models.CASCADE, related_name="reviews"
+    )
+    order_item = models.ForeignKey(
+        OrderItem, on_delete=models.SET_NULL, null=True, blank=True, related_name="reviews"
+    )
+    rating = models.PositiveSmallIntegerField()
+    title = models.CharField(max_length=200, blank=True)
+    text = models.TextField(blank=True)
+    fit = models.CharField(max_length=20, choices=ReviewFit.choices, blank=True)
+    is_approved = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ("-created_at", "-id")
+        constraints = [
+            models.UniqueConstraint(fields=("user", "product"), name="review_user_product_unique"),
+            models.CheckConstraint(
+                condition=models.Q(rating__gte=1, rating__lte=5), name="review_rating_range"
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=("product", "is_approved", "created_at"), name="review_product_approved_idx"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.rating}★ {self.product_id} by {self.user_id}"
+
+
+class ReviewImage(models.Model):
+    review = models.ForeignKey(Review, on_delete=models.CASCADE, related_name="images")
+    image = models.ImageField(upload_to="reviews/")
+    sort_order = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ("review", "sort_order", "id")
+
+    def __str__(self) -> str:
+        return f"Image #{self.sort_order} of review {self.review_id}"

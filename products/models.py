@@ -1,0 +1,260 @@
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.validators import RegexValidator
+from django.db import models
+
+from main.markets import CatalogMarket, Market, market_config
+from main.models import CatalogQuerySet, TimeStampedModel, market_check, money_field
+
+# Hard ceiling for a cart line in the database; the business limit is the
+# MAX_LINE_QTY setting (≤ this), enforced by the cart service.
+CART_LINE_QTY_CEILING = 99
+
+hex_color = RegexValidator(r"^#[0-9A-Fa-f]{6}$", "Use a colour like #1A2B3C.")
+
+
+class Category(TimeStampedModel):
+    name = models.CharField(max_length=100)
+    slug = models.SlugField(max_length=120, unique=True)
+    market = models.CharField(
+        max_length=3, choices=CatalogMarket.choices, default=CatalogMarket.ALL
+    )
+    image = models.ImageField(upload_to="categories/", blank=True)
+    description = models.TextField(blank=True)
+    sort_order = models.PositiveIntegerField(default=0)
+    is_active = models.BooleanField(default=True)
+
+    objects = CatalogQuerySet.as_manager()
+
+    class Meta:
+        ordering = ("sort_order", "name")
+        verbose_name_plural = "categories"
+        constraints = [
+            models.UniqueConstraint(fields=("name", "market"), name="category_name_market_unique"),
+            market_check("category_market_valid", catalog=True),
+        ]
+        indexes = [models.Index(fields=("market", "is_active"), name="category_market_active_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.market})"
+
+
+class SubcategoryQuerySet(models.QuerySet):
+    def visible_to(self, market: str):
+        """Subcategories follow their category's market and activity."""
+        return self.filter(
+            is_active=True,
+            category__is_active=True,
+            category__market__in=(market, CatalogMarket.ALL),
+        )
+
+
+class Subcategory(TimeStampedModel):
+    category = models.ForeignKey(Category, on_delete=models.CASCADE, related_name="subcategories")
+    name = models.CharField(max_length=100)
+    slug = models.SlugField(max_length=120)
+    image = models.ImageField(upload_to="subcategories/", blank=True)
+    sort_order = models.PositiveIntegerField(default=0)
+    is_active = models.BooleanField(default=True)
+
+    objects = SubcategoryQuerySet.as_manager()
+
+    class Meta:
+        ordering = ("category", "sort_order", "name")
+        verbose_name_plural = "subcategories"
+        constraints = [
+            models.UniqueConstraint(
+                fields=("category", "slug"), name="subcategory_slug_per_category_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.category.name} / {self.name}"
+
+
+class Product(TimeStampedModel):
+    name = models.CharField(max_length=200)
+    slug = models.SlugField(max_length=220, unique=True)
+    description = models.TextField(blank=True)
+    brand = models.CharField(max_length=100, blank=True)
+    category = models.ForeignKey(Category, on_delete=models.PROTECT, related_name="products")
+    subcategory = models.ForeignKey(
+        Subcategory, on_delete=models.SET_NULL, null=True, blank=True, related_name="products"
+    )
+    market = models.CharField(
+        max_length=3, choices=CatalogMarket.choices, default=CatalogMarket.ALL
+    )
+    main_image = models.ImageField(upload_to="products/", blank=True)
+    is_active = models.BooleanField(default=True)
+    is_featured = models.BooleanField(default=False)
+    # Denormalised from approved reviews and delivered orders; written by services only.
+    rating_avg = models.DecimalField(max_digits=3, decimal_places=2, default=Decimal("0.00"))
+    reviews_count = models.PositiveIntegerField(default=0)
+    sales_count = models.PositiveIntegerField(default=0)
+
+    objects = CatalogQuerySet.as_manager()
+
+    class Meta:
+        ordering = ("-created_at", "-id")
+        constraints = [
+            market_check("product_market_valid", catalog=True),
+            models.CheckConstraint(
+                condition=models.Q(rating_avg__gte=0, rating_avg__lte=5),
+                name="product_rating_avg_range",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=("market", "is_active"), name="product_market_active_idx"),
+            models.Index(fields=("category", "subcategory"), name="product_category_sub_idx"),
+            models.Index(fields=("brand",), name="product_brand_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ProductImage(models.Model):
+    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="images")
+    image = models.ImageField(upload_to="products/gallery/")
+    alt_text = models.CharField(max_length=200, blank=True)
+    sort_order = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ("product", "sort_order", "id")
+
+    def __str__(self) -> str:
+        return f"{self.product} image #{self.sort_order}"
+
+
+class ProductFeature(models.Model):
+    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="features")
+    name = models.CharField(max_length=100, help_text="e.g. Material")
+    value = models.CharField(max_length=255, help_text="e.g. 100% cotton")
+    sort_order = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ("product", "sort_order", "id")
+
+    def __str__(self) -> str:
+        return f"{self.name}: {self.value}"
+
+
+class SKU(TimeStampedModel):
+    """A sellable variant: one size and colour of a product, with its stock."""
+
+    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="skus")
+    code = models.CharField(max_length=64, unique=True)
+    size = models.CharField(max_length=20)
+    color = models.CharField(max_length=50)
+    color_hex = models.CharField(max_length=7, blank=True, validators=[hex_color])
+    stock = models.IntegerField(default=0)
+    is_active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ("product", "id")
+        verbose_name = "SKU"
+        constraints = [
+            models.CheckConstraint(condition=models.Q(stock__gte=0), name="sku_stock_non_negative"),
+            models.UniqueConstraint(
+                fields=("product", "size", "color"), name="sku_product_size_color_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.code} ({self.size}, {self.color})"
+
+
+class ProductPrice(TimeStampedModel):
+    """The price of a product in one market, in that market's currency."""
+
+    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="prices")
+    market = models.CharField(max_length=2, choices=Market.choices)
+    price = money_field()
+    original_price = money_field(null=True, blank=True, help_text="A 'was' price, ≥ price.")
+
+    class Meta:
+        ordering = ("product", "market")
+        constraints = [
+            models.UniqueConstraint(
+                fields=("product", "market"), name="price_product_market_unique"
+            ),
+            market_check("price_market_valid"),
+            models.CheckConstraint(condition=models.Q(price__gt=0), name="price_positive"),
+            models.CheckConstraint(
+                condition=models.Q(original_price__isnull=True)
+                | models.Q(original_price__gte=models.F("price")),
+                name="price_original_not_below_price",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.product}: {self.price} {self.currency}"
+
+    @property
+    def currency(self) -> str:
+        return market_config(self.market).currency
+
+
+class Cart(TimeStampedModel):
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="cart"
+    )
+
+    class Meta:
+        ordering = ("-updated_at",)
+
+    def __str__(self) -> str:
+        return f"Cart of {self.user}"
+
+
+class CartItem(TimeStampedModel):
+    cart = models.ForeignKey(Cart, on_delete=models.CASCADE, related_name="items")
+    sku = models.ForeignKey(SKU, on_delete=models.CASCADE, related_name="cart_items")
+    quantity = models.PositiveSmallIntegerField(default=1)
+    # The unit price when the line was added, to flag a price change at checkout.
+    unit_price_at_add = money_field(null=True, blank=True)
+
+    class Meta:
+        ordering = ("cart", "created_at", "id")
+        constraints = [
+            models.UniqueConstraint(fields=("cart", "sku"), name="cart_item_cart_sku_unique"),
+            models.CheckConstraint(
+                condition=models.Q(quantity__gte=1, quantity__lte=CART_LINE_QTY_CEILING),
+                name="cart_item_quantity_range",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.quantity} × {self.sku.code}"
+
+
+class Wishlist(TimeStampedModel):
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="wishlist"
+    )
+
+    class Meta:
+        ordering = ("-updated_at",)
+
+    def __str__(self) -> str:
+        return f"Wishlist of {self.user}"
+
+
+class WishlistItem(models.Model):
+    wishlist = models.ForeignKey(Wishlist, on_delete=models.CASCADE, related_name="items")
+    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="wishlist_items")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ("-created_at", "-id")
+        constraints = [
+            models.UniqueConstraint(
+                fields=("wishlist", "product"), name="wishlist_item_product_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.product} in {self.wishlist}"
