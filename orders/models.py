@@ -131,7 +131,7 @@ class OrderItem(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.quantity} × {self.sku_code} ({self.order_id})"
+        return f"{self.quantity} x {self.sku_code} ({self.order_id})"
 
 
 class OrderStatusHistory(models.Model):

@@ -228,7 +228,7 @@ class CartItem(TimeStampedModel):
         ]
 
     def __str__(self) -> str:
-        return f"{self.quantity} × {self.sku.code}"
+        return f"{self.quantity} x {self.sku.code}"
 
 
 class Wishlist(TimeStampedModel):

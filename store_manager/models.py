@@ -102,7 +102,8 @@ class RevenueSnapshot(TimeStampedModel):
         ]
 
     def __str__(self) -> str:
-        return f"{self.market} {self.period} {self.period_start:%Y-%m-%d %H:%M}: {self.revenue} {self.currency}"
+        start = f"{self.period_start:%Y-%m-%d %H:%M}"
+        return f"{self.market} {self.period} {start}: {self.revenue} {self.currency}"
 
 
 class ManagerActivityLog(models.Model):
