@@ -1,6 +1,6 @@
 """Everything under /api/v1/. Each app adds its routes through its `api/urls.py`."""
 
-from django.urls import path
+from django.urls import include, path
 
 from main.views import MarketsView
 
@@ -8,4 +8,6 @@ app_name = "api"
 
 urlpatterns = [
     path("markets/", MarketsView.as_view(), name="markets"),
+    path("auth/", include("users.api.auth_urls")),
+    path("users/", include("users.api.urls")),
 ]

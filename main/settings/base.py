@@ -29,6 +29,7 @@ INSTALLED_APPS = [
     "rest_framework_simplejwt.token_blacklist",
     "django_filters",
     "corsheaders",
+    "axes",
     "drf_spectacular",
     "drf_spectacular_sidecar",
     # MARQUE
@@ -50,6 +51,13 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: locks out repeated failed admin logins.
+    "axes.middleware.AxesMiddleware",
+]
+
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
 ]
 
 ROOT_URLCONF = "main.urls"
@@ -162,6 +170,33 @@ CORS_ALLOW_HEADERS = (
 )
 CORS_EXPOSE_HEADERS = ("retry-after", "etag")
 
+# --- Admin sign-in lockout (django-axes) -------------------------------------------
+
+AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("AXES_COOLOFF_MINUTES", 30))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_USERNAME_FORM_FIELD = "username"
+AXES_RESET_ON_SUCCESS = True
+
+# --- SMS and one-time codes ---------------------------------------------------------
+# SMS_BACKEND is a dotted path, like EMAIL_BACKEND: users.sms.ConsoleBackend
+# (development default), users.sms.LocMemBackend (tests), users.sms.TwilioBackend.
+
+SMS_BACKEND = env_str("SMS_BACKEND", "users.sms.ConsoleBackend")
+TWILIO_ACCOUNT_SID = env_str("TWILIO_ACCOUNT_SID")
+TWILIO_AUTH_TOKEN = env_str("TWILIO_AUTH_TOKEN")
+# Sender per market: a KG alphanumeric sender id / number, a US number.
+TWILIO_FROM_KG = env_str("TWILIO_FROM_KG")
+TWILIO_FROM_US = env_str("TWILIO_FROM_US")
+
+OTP_TTL_SECONDS = env_int("OTP_TTL_SECONDS", 300)
+OTP_MAX_ATTEMPTS = 5  # wrong tries before a code is dead (otp_locked)
+OTP_RESEND_COOLDOWN_SECONDS = 60  # one code per phone per minute
+OTP_WINDOW_SECONDS = 600  # …and at most OTP_MAX_PER_WINDOW per 10 minutes
+OTP_MAX_PER_WINDOW = 3
+OTP_PHONE_FAILURE_LIMIT = 10  # failed verifications in 24 h before the phone is locked
+OTP_PHONE_LOCK_SECONDS = env_int("OTP_PHONE_LOCK_SECONDS", 3600)
+
 # --- Markets ---------------------------------------------------------------------
 
 DEFAULT_MARKET = env_str("DEFAULT_MARKET", "KG").upper()
@@ -187,6 +222,11 @@ REST_FRAMEWORK = {
     "COERCE_DECIMAL_TO_STRING": True,
     "DATETIME_FORMAT": "iso-8601",
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
+    # Rates for the named throttles; counters live in the shared cache (Redis).
+    "DEFAULT_THROTTLE_RATES": {
+        "otp_ip": env_str("THROTTLE_OTP_IP", "20/hour"),
+        "auth": env_str("THROTTLE_AUTH", "60/min"),
+    },
 }
 
 SIMPLE_JWT = {
@@ -227,5 +267,6 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
+        "axes": {"level": "WARNING"},
     },
 }

@@ -30,6 +30,7 @@ if REDIS_URL:
         }
     }
 
+SMS_BACKEND = "users.sms.LocMemBackend"
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.InMemoryStorage"},

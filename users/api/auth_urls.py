@@ -1,0 +1,3 @@
+"""Routes of the sign-in endpoints (auth/...)."""
+
+urlpatterns: list = []

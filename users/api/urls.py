@@ -1,0 +1,3 @@
+"""Routes of the account endpoints (users/me/...)."""
+
+urlpatterns: list = []
