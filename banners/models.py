@@ -59,6 +59,10 @@ class Banner(TimeStampedModel):
         constraints = [
             market_check("banner_market_valid", catalog=True),
             models.CheckConstraint(
+                condition=models.Q(banner_type__in=["hero", "promo", "category"]),
+                name="banner_type_valid",
+            ),
+            models.CheckConstraint(
                 condition=models.Q(starts_at__isnull=True)
                 | models.Q(ends_at__isnull=True)
                 | models.Q(ends_at__gt=models.F("starts_at")),

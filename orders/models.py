@@ -79,6 +79,14 @@ class Order(TimeStampedModel):
                 condition=models.Q(status__in=OrderStatus.values), name="order_status_valid"
             ),
             models.CheckConstraint(
+                condition=models.Q(payment_method__in=PaymentMethodType.values),
+                name="order_payment_method_valid",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(payment_status__in=PaymentStatus.values),
+                name="order_payment_status_valid",
+            ),
+            models.CheckConstraint(
                 condition=models.Q(
                     subtotal__gte=0, shipping_cost__gte=0, discount__gte=0, total__gte=0
                 ),
@@ -138,7 +146,10 @@ class OrderStatusHistory(models.Model):
     """One row per status change, with who made it. Append-only."""
 
     order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="status_history")
-    from_status = models.CharField(max_length=20, choices=OrderStatus.choices, blank=True)
+    # NULL for the row that records the order's creation.
+    from_status = models.CharField(  # noqa: DJ001 (NULL = "no previous status", as the API shows it)
+        max_length=20, choices=OrderStatus.choices, null=True, blank=True
+    )
     to_status = models.CharField(max_length=20, choices=OrderStatus.choices)
     changed_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"

@@ -75,6 +75,12 @@ class Subcategory(TimeStampedModel):
         return f"{self.category.name} / {self.name}"
 
 
+class ProductQuerySet(CatalogQuerySet):
+    def sellable_in(self, market: str):
+        """Visible in `market` and priced there: a product without a price is never shown."""
+        return self.visible_to(market).filter(prices__market=market)
+
+
 class Product(TimeStampedModel):
     name = models.CharField(max_length=200)
     slug = models.SlugField(max_length=220, unique=True)
@@ -95,7 +101,7 @@ class Product(TimeStampedModel):
     reviews_count = models.PositiveIntegerField(default=0)
     sales_count = models.PositiveIntegerField(default=0)
 
-    objects = CatalogQuerySet.as_manager()
+    objects = ProductQuerySet.as_manager()
 
     class Meta:
         ordering = ("-created_at", "-id")

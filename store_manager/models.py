@@ -31,7 +31,13 @@ class StoreManager(TimeStampedModel):
 
     class Meta:
         ordering = ("user__phone",)
-        constraints = [market_check("manager_active_market_valid", "active_market")]
+        constraints = [
+            market_check("manager_active_market_valid", "active_market"),
+            models.CheckConstraint(
+                condition=models.Q(role__in=["admin", "manager", "viewer"]),
+                name="manager_role_valid",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.user} ({self.role})"
@@ -95,6 +101,9 @@ class RevenueSnapshot(TimeStampedModel):
                 fields=("market", "period", "period_start"), name="snapshot_market_period_unique"
             ),
             market_check("snapshot_market_valid"),
+            models.CheckConstraint(
+                condition=models.Q(period__in=RevenuePeriod.values), name="snapshot_period_valid"
+            ),
             models.CheckConstraint(
                 condition=models.Q(revenue__gte=0, average_order_value__gte=0),
                 name="snapshot_money_non_negative",

@@ -200,6 +200,8 @@ OTP_PHONE_LOCK_SECONDS = env_int("OTP_PHONE_LOCK_SECONDS", 3600)
 # --- Markets ---------------------------------------------------------------------
 
 DEFAULT_MARKET = env_str("DEFAULT_MARKET", "KG").upper()
+# Most units of one SKU in a cart line (the database allows at most 99).
+MAX_LINE_QTY = env_int("MAX_LINE_QTY", 10)
 
 # --- REST framework ---------------------------------------------------------------
 

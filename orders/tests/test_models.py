@@ -81,3 +81,15 @@ def test_deleting_an_order_item_keeps_the_review():
     item.delete()
     review.refresh_from_db()
     assert review.order_item is None
+
+
+@pytest.mark.parametrize(
+    ("fields", "constraint"),
+    [
+        ({"payment_method": "bitcoin"}, "order_payment_method_valid"),
+        ({"payment_status": "maybe"}, "order_payment_status_valid"),
+    ],
+)
+def test_order_payment_fields_are_checked_by_the_database(fields, constraint):
+    with violates_constraint(constraint):
+        OrderFactory(**fields)

@@ -5,7 +5,7 @@ from django.db.models import ProtectedError
 
 from main.testing import violates_constraint
 from orders.tests.factories import OrderItemFactory
-from products.models import SKU, CartItem, Category, Product, ProductPrice, Subcategory
+from products.models import SKU, CartItem, Category, Product, Subcategory
 from products.tests.factories import (
     CategoryFactory,
     ProductFactory,
@@ -152,3 +152,14 @@ def test_category_visibility_and_subcategories_follow_their_category():
     SubcategoryFactory(category=hidden)
     assert set(Category.objects.visible_to("KG")) == {kg}
     assert set(Subcategory.objects.visible_to("KG")) == {visible_sub}
+
+
+def test_sellable_in_needs_a_price_in_that_market():
+    kg_priced = ProductFactory(market="ALL")
+    ProductPriceFactory(product=kg_priced, market="KG")
+    both = ProductFactory(market="ALL")
+    ProductPriceFactory(product=both, market="KG")
+    ProductPriceFactory(product=both, market="US", price=Decimal("19.00"))
+    ProductFactory(market="ALL")  # no price anywhere
+    assert set(Product.objects.sellable_in("KG")) == {kg_priced, both}
+    assert set(Product.objects.sellable_in("US")) == {both}
