@@ -272,3 +272,6 @@ LOGGING = {
         "axes": {"level": "WARNING"},
     },
 }
+
+# seed_demo creates a superuser with a documented password: never by accident in production.
+DEMO_SEED_ALLOWED = False

@@ -19,3 +19,5 @@ REST_FRAMEWORK = {
 }
 
 EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+
+DEMO_SEED_ALLOWED = True

@@ -1,20 +1,92 @@
-from django.core.management.base import BaseCommand
+from __future__ import annotations
+
+import time
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
-from users.demo import DEMO_ADMIN_PASSWORD, DEMO_ADMIN_PHONE, seed_admin
+from banners.demo import seed_banners
+from banners.models import Banner
+from products.demo import seed_catalogue
+from products.models import (
+    SKU,
+    Category,
+    Product,
+    ProductFeature,
+    ProductImage,
+    ProductPrice,
+    Subcategory,
+)
+from store_manager.demo import DEMO_MANAGER_PHONES, seed_managers
+from store_manager.models import ManagerSettings, StoreManager
+from users.demo import DEMO_ADMIN_PASSWORD, DEMO_ADMIN_PHONE, seed_admin, seed_customers
+from users.models import Address, User
+
+# What the summary counts, in the order the command fills them.
+SUMMARY_MODELS = (
+    User,
+    Address,
+    StoreManager,
+    ManagerSettings,
+    Category,
+    Subcategory,
+    Product,
+    ProductImage,
+    ProductFeature,
+    SKU,
+    ProductPrice,
+    Banner,
+)
 
 
 class Command(BaseCommand):
-    help = "Build the demo store. Safe to run again: existing demo rows are kept as they are."
+    help = (
+        "Build the demo store: categories, products, banners, customers and one store manager "
+        "per role. Safe to run again: only missing demo rows are created, existing ones are "
+        "kept as they are."
+    )
 
     def add_arguments(self, parser):
-        parser.add_argument("--small", action="store_true", help="A tiny data set (tests).")
-
-    @transaction.atomic
-    def handle(self, *args, **options):
-        seed_admin()
-        self.stdout.write(
-            self.style.SUCCESS(
-                f"Demo store ready. Admin: {DEMO_ADMIN_PHONE} / {DEMO_ADMIN_PASSWORD}"
-            )
+        parser.add_argument(
+            "--small", action="store_true", help="A tiny data set (tests, quick checks)."
         )
+        parser.add_argument(
+            "--force",
+            action="store_true",
+            help="Seed even where settings forbid it (production: creates a known superuser).",
+        )
+
+    def handle(self, *args, small: bool = False, force: bool = False, **options):
+        if not (settings.DEMO_SEED_ALLOWED or force):
+            raise CommandError(
+                "seed_demo is disabled by these settings (DEMO_SEED_ALLOWED is false): it "
+                "creates a superuser with a documented password. Use --force if you mean it."
+            )
+        started = time.perf_counter()
+        before = {model: model.objects.count() for model in SUMMARY_MODELS}
+        with transaction.atomic():
+            seed_admin()
+            categories = seed_catalogue(small=small)
+            seed_banners(categories, small=small)
+            customers = seed_customers(small=small)
+            seed_managers()
+        elapsed = time.perf_counter() - started
+
+        self.stdout.write(
+            self.style.SUCCESS(f"Demo store ready{' (small)' if small else ''} in {elapsed:.1f}s.")
+        )
+        for model in SUMMARY_MODELS:
+            total = model.objects.count()
+            added = total - before[model]
+            name = model._meta.verbose_name_plural
+            self.stdout.write(f"  {name:<20} {total:>5}  (+{added})")
+        self.stdout.write("Sign in (managers and customers get an SMS code):")
+        rows = [("staff (admin site)", f"{DEMO_ADMIN_PHONE}  password {DEMO_ADMIN_PASSWORD}")]
+        rows += [(f"manager: {role}", phone) for role, phone in DEMO_MANAGER_PHONES.items()]
+        rows += [
+            (f"customer {customer.market}", f"{customer.phone}  {customer.get_full_name()}")
+            for customer in customers
+        ]
+        for who, what in rows:
+            self.stdout.write(f"  {who:<20} {what}")
