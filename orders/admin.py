@@ -1,0 +1,165 @@
+from django.contrib import admin
+
+from main.admin_mixins import ViewOnlyAdminMixin
+from orders.models import Order, OrderItem, OrderStatusHistory, Review, ReviewImage
+
+ITEM_SNAPSHOT = (
+    "product_name",
+    "sku_code",
+    "size",
+    "color",
+    "unit_price",
+    "quantity",
+    "line_total",
+)
+HISTORY = ("created_at", "from_status", "to_status", "changed_by", "note")
+
+
+class OrderItemInline(ViewOnlyAdminMixin, admin.TabularInline):
+    model = OrderItem
+    fields = readonly_fields = ITEM_SNAPSHOT
+
+
+class OrderStatusHistoryInline(ViewOnlyAdminMixin, admin.TabularInline):
+    model = OrderStatusHistory
+    fields = readonly_fields = HISTORY
+
+
+@admin.register(Order)
+class OrderAdmin(admin.ModelAdmin):
+    """Orders come only from checkout and change status only through the order service.
+
+    Staff may record the payment status; money, address and status are snapshots or
+    belong to the service that writes the history, so they are read-only here.
+    """
+
+    list_display = (
+        "order_number",
+        "user",
+        "market",
+        "status",
+        "payment_method",
+        "payment_status",
+        "total",
+        "currency",
+        "created_at",
+    )
+    list_filter = ("market", "status", "payment_status", "payment_method")
+    list_select_related = ("user",)
+    search_fields = ("order_number", "user__phone", "shipping_phone", "shipping_recipient")
+    date_hierarchy = "created_at"
+    fieldsets = (
+        (None, {"fields": ("order_number", "user", "market", "currency", "status")}),
+        ("Payment", {"fields": ("payment_method", "payment_status")}),
+        ("Money", {"fields": ("subtotal", "shipping_cost", "discount", "total")}),
+        (
+            "Shipping address",
+            {
+                "fields": (
+                    "shipping_recipient",
+                    "shipping_phone",
+                    "shipping_city",
+                    "shipping_street",
+                    "shipping_building",
+                    "shipping_apartment",
+                    "shipping_postal_code",
+                    "shipping_notes",
+                )
+            },
+        ),
+        ("Customer comment", {"fields": ("comment",)}),
+        (
+            "Milestones",
+            {
+                "fields": (
+                    "created_at",
+                    "confirmed_at",
+                    "shipped_at",
+                    "delivered_at",
+                    "cancelled_at",
+                    "cancel_reason",
+                    "updated_at",
+                )
+            },
+        ),
+    )
+    # Everything but the payment status.
+    readonly_fields = tuple(
+        name for _, options in fieldsets for name in options["fields"] if name != "payment_status"
+    )
+    inlines = (OrderItemInline, OrderStatusHistoryInline)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(OrderItem)
+class OrderItemAdmin(ViewOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("order", "product_name", "sku_code", "size", "color", "quantity", "line_total")
+    list_select_related = ("order",)
+    list_filter = ("order__market",)
+    search_fields = ("order__order_number", "sku_code", "product_name")
+
+
+@admin.register(OrderStatusHistory)
+class OrderStatusHistoryAdmin(ViewOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("order", "from_status", "to_status", "changed_by", "note", "created_at")
+    list_select_related = ("order", "changed_by")
+    list_filter = ("order__market", "to_status", "from_status")
+    search_fields = ("order__order_number", "changed_by__phone", "note")
+    date_hierarchy = "created_at"
+    readonly_fields = ("created_at",)
+
+
+class _CustomerContentMixin:
+    """Customers write it; a moderator may look at it or delete it, never rewrite it."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+class ReviewImageInline(_CustomerContentMixin, admin.TabularInline):
+    model = ReviewImage
+    fields = ("image", "sort_order")
+    extra = 0
+
+
+@admin.register(Review)
+class ReviewAdmin(admin.ModelAdmin):
+    """Moderation: staff approve or delete reviews; the words and images stay the customer's."""
+
+    list_display = ("product", "user", "rating", "fit", "title", "is_approved", "created_at")
+    list_select_related = ("product", "user")
+    list_filter = ("is_approved", "rating", "fit", "product__market")
+    search_fields = ("product__name", "user__phone", "title", "text")
+    date_hierarchy = "created_at"
+    readonly_fields = (
+        "user",
+        "product",
+        "order_item",
+        "rating",
+        "fit",
+        "title",
+        "text",
+        "created_at",
+        "updated_at",
+    )
+    fields = ("is_approved", *readonly_fields)
+    inlines = (ReviewImageInline,)
+
+    def has_add_permission(self, request):
+        return False
+
+
+@admin.register(ReviewImage)
+class ReviewImageAdmin(_CustomerContentMixin, admin.ModelAdmin):
+    list_display = ("review", "image", "sort_order")
+    list_select_related = ("review",)
+    list_filter = ("review__product__market",)
+    search_fields = ("review__product__name", "review__user__phone")

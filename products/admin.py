@@ -1,0 +1,235 @@
+from django import forms
+from django.contrib import admin
+from django.db.models import Count, OuterRef, Subquery, Sum
+
+from main.markets import Market
+from products.models import (
+    SKU,
+    Cart,
+    CartItem,
+    Category,
+    Product,
+    ProductFeature,
+    ProductImage,
+    ProductPrice,
+    Subcategory,
+    Wishlist,
+    WishlistItem,
+)
+
+# --- Catalogue ---------------------------------------------------------------
+
+
+class SubcategoryInline(admin.TabularInline):
+    model = Subcategory
+    extra = 0
+    fields = ("name", "slug", "image", "sort_order", "is_active")
+    prepopulated_fields = {"slug": ("name",)}
+
+
+@admin.register(Category)
+class CategoryAdmin(admin.ModelAdmin):
+    list_display = ("name", "slug", "market", "sort_order", "is_active")
+    list_editable = ("sort_order", "is_active")
+    list_filter = ("market", "is_active")
+    search_fields = ("name", "slug")
+    prepopulated_fields = {"slug": ("name",)}
+    inlines = (SubcategoryInline,)
+
+
+@admin.register(Subcategory)
+class SubcategoryAdmin(admin.ModelAdmin):
+    list_display = ("name", "category", "slug", "sort_order", "is_active")
+    list_editable = ("sort_order", "is_active")
+    list_filter = ("category__market", "is_active", "category")
+    search_fields = ("name", "slug", "category__name")
+    prepopulated_fields = {"slug": ("name",)}
+    autocomplete_fields = ("category",)
+
+    def get_queryset(self, request):
+        # __str__ names the category: join it for the changelist and autocomplete alike.
+        return super().get_queryset(request).select_related("category")
+
+
+class ProductPriceInline(admin.TabularInline):
+    model = ProductPrice
+    fields = ("market", "price", "original_price")
+    extra = max_num = len(Market.values)
+
+
+class SKUInline(admin.TabularInline):
+    model = SKU
+    fields = ("code", "size", "color", "color_hex", "stock", "is_active")
+    extra = 1
+
+
+class ProductImageInline(admin.TabularInline):
+    model = ProductImage
+    fields = ("image", "alt_text", "sort_order")
+    extra = 1
+
+
+class ProductFeatureInline(admin.TabularInline):
+    model = ProductFeature
+    fields = ("name", "value", "sort_order")
+    extra = 1
+
+
+class ProductForm(forms.ModelForm):
+    def clean(self):
+        data = super().clean()
+        category, subcategory = data.get("category"), data.get("subcategory")
+        if category and subcategory and subcategory.category_id != category.pk:
+            self.add_error("subcategory", "Pick a subcategory of the chosen category.")
+        return data
+
+
+@admin.register(Product)
+class ProductAdmin(admin.ModelAdmin):
+    form = ProductForm
+    list_display = (
+        "name",
+        "category",
+        "subcategory",
+        "market",
+        "price_list",
+        "total_stock",
+        "is_active",
+        "is_featured",
+        "rating_avg",
+        "reviews_count",
+        "sales_count",
+        "created_at",
+    )
+    list_filter = ("market", "is_active", "is_featured", "category")
+    list_select_related = ("category", "subcategory__category")
+    search_fields = ("name", "slug", "brand", "skus__code")
+    date_hierarchy = "created_at"
+    prepopulated_fields = {"slug": ("name",)}
+    autocomplete_fields = ("category", "subcategory")
+    readonly_fields = ("rating_avg", "reviews_count", "sales_count", "created_at", "updated_at")
+    fieldsets = (
+        (None, {"fields": ("name", "slug", "brand", "description", "main_image")}),
+        (
+            "Catalogue",
+            {"fields": ("category", "subcategory", "market", "is_active", "is_featured")},
+        ),
+        ("Figures (kept by services)", {"fields": readonly_fields}),
+    )
+    inlines = (ProductPriceInline, SKUInline, ProductImageInline, ProductFeatureInline)
+
+    def get_queryset(self, request):
+        # A correlated subquery, not a join: the changelist's COUNT and date queries stay plain.
+        stock = SKU.objects.filter(product=OuterRef("pk")).values("product")
+        stock_total = Subquery(stock.annotate(total=Sum("stock")).values("total"))
+        qs = super().get_queryset(request).annotate(stock_total=stock_total)
+        return qs.prefetch_related("prices")
+
+    @admin.display(description="Prices")
+    def price_list(self, obj):
+        return ", ".join(f"{p.price} {p.currency}" for p in obj.prices.all()) or "—"
+
+    @admin.display(description="Stock", ordering="stock_total")
+    def total_stock(self, obj):
+        return obj.stock_total or 0
+
+
+class _ProductChildAdmin(admin.ModelAdmin):
+    list_select_related = ("product",)
+    list_filter = ("product__market",)
+    search_fields = ("product__name",)
+    autocomplete_fields = ("product",)
+
+
+@admin.register(ProductImage)
+class ProductImageAdmin(_ProductChildAdmin):
+    list_display = ("product", "image", "alt_text", "sort_order")
+
+
+@admin.register(ProductFeature)
+class ProductFeatureAdmin(_ProductChildAdmin):
+    list_display = ("product", "name", "value", "sort_order")
+    search_fields = ("product__name", "name", "value")
+
+
+@admin.register(SKU)
+class SKUAdmin(_ProductChildAdmin):
+    list_display = ("code", "product", "size", "color", "stock", "is_active")
+    list_editable = ("stock", "is_active")
+    list_filter = ("product__market", "is_active", "size")
+    search_fields = ("code", "product__name")
+
+
+@admin.register(ProductPrice)
+class ProductPriceAdmin(_ProductChildAdmin):
+    list_display = ("product", "market", "price", "original_price", "updated_at")
+    list_filter = ("market",)
+
+
+# --- Carts and wishlists (customer state: staff look and tidy up) ------------
+
+
+class CartItemInline(admin.TabularInline):
+    model = CartItem
+    fields = ("sku", "quantity", "unit_price_at_add")
+    readonly_fields = ("unit_price_at_add",)
+    autocomplete_fields = ("sku",)
+    extra = 0
+
+
+@admin.register(Cart)
+class CartAdmin(admin.ModelAdmin):
+    list_display = ("user", "item_count", "updated_at")
+    list_filter = ("user__market",)
+    search_fields = ("user__phone", "user__first_name", "user__last_name")
+    autocomplete_fields = ("user",)
+    inlines = (CartItemInline,)
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("user").annotate(Count("items"))
+
+    @admin.display(description="Items", ordering="items__count")
+    def item_count(self, obj):
+        return obj.items__count
+
+
+@admin.register(CartItem)
+class CartItemAdmin(admin.ModelAdmin):
+    list_display = ("cart", "sku", "quantity", "unit_price_at_add", "updated_at")
+    list_select_related = ("cart__user", "sku")
+    list_filter = ("cart__user__market",)
+    search_fields = ("cart__user__phone", "sku__code")
+    autocomplete_fields = ("cart", "sku")
+
+
+class WishlistItemInline(admin.TabularInline):
+    model = WishlistItem
+    fields = ("product", "created_at")
+    readonly_fields = ("created_at",)
+    autocomplete_fields = ("product",)
+    extra = 0
+
+
+@admin.register(Wishlist)
+class WishlistAdmin(admin.ModelAdmin):
+    list_display = ("user", "item_count", "updated_at")
+    list_filter = ("user__market",)
+    search_fields = ("user__phone", "user__first_name", "user__last_name")
+    autocomplete_fields = ("user",)
+    inlines = (WishlistItemInline,)
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("user").annotate(Count("items"))
+
+    @admin.display(description="Items", ordering="items__count")
+    def item_count(self, obj):
+        return obj.items__count
+
+
+@admin.register(WishlistItem)
+class WishlistItemAdmin(admin.ModelAdmin):
+    list_display = ("product", "wishlist", "created_at")
+    list_select_related = ("product", "wishlist__user")
+    list_filter = ("wishlist__user__market",)
+    search_fields = ("wishlist__user__phone", "product__name")
+    autocomplete_fields = ("wishlist", "product")
