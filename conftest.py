@@ -16,6 +16,16 @@ def _isolated_cache():
     cache.clear()
 
 
+@pytest.fixture(autouse=True)
+def _empty_sms_outbox():
+    """`users.sms.outbox` starts empty in every test, like `django.core.mail.outbox`."""
+    from users import sms
+
+    sms.outbox.clear()
+    yield
+    sms.outbox.clear()
+
+
 @pytest.fixture
 def api_client() -> APIClient:
     return APIClient()

@@ -9,5 +9,6 @@ app_name = "api"
 urlpatterns = [
     path("markets/", MarketsView.as_view(), name="markets"),
     path("auth/", include("users.api.auth_urls")),
+    path("users/me/phone/", include("users.api.phone_urls")),
     path("users/", include("users.api.urls")),
 ]

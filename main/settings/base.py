@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import dj_database_url
+from celery.schedules import crontab
 
 from main.env import BASE_DIR, env_bool, env_int, env_list, env_str
 
@@ -127,7 +128,18 @@ CELERY_RESULT_SERIALIZER = "json"
 CELERY_TIMEZONE = "UTC"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Scheduled jobs are added here by the issues that bring them, one comment each.
-CELERY_BEAT_SCHEDULE: dict = {}
+CELERY_BEAT_SCHEDULE: dict = {
+    # Daily: drop expired JWT outstanding/blacklist rows (simplejwt's flushexpiredtokens).
+    "flush-expired-jwt": {
+        "task": "users.tasks.flush_expired_tokens",
+        "schedule": crontab(hour=3, minute=10),
+    },
+    # Daily: delete one-time SMS codes older than the 24 h failure window.
+    "delete-expired-verification-codes": {
+        "task": "users.tasks.delete_expired_verification_codes",
+        "schedule": crontab(hour=3, minute=20),
+    },
+}
 
 # --- Internationalisation -----------------------------------------------------
 

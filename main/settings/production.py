@@ -1,5 +1,7 @@
 """Production: refuses to start without its secrets and its real services."""
 
+from django.core.exceptions import ImproperlyConfigured
+
 from main.env import BASE_DIR, env_bool, env_int, env_required, env_str
 from main.settings.base import *  # noqa: F403
 
@@ -7,6 +9,11 @@ DEBUG = False
 SECRET_KEY = env_required("SECRET_KEY")
 env_required("DATABASE_URL")  # read in base; here only its presence is enforced
 env_required("REDIS_URL")
+
+# Login codes must go to phones, never to the logs.
+SMS_BACKEND = env_required("SMS_BACKEND")
+if SMS_BACKEND in ("users.sms.ConsoleBackend", "users.sms.LocMemBackend"):
+    raise ImproperlyConfigured(f"SMS_BACKEND={SMS_BACKEND} is for development and tests only.")
 
 # TLS ends at the proxy, which tells us the original scheme.
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

@@ -15,6 +15,7 @@ PRODUCTION_ENV = {
     "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/marque",
     "REDIS_URL": "redis://127.0.0.1:6379/0",
     "ALLOWED_HOSTS": "api.marque.example",
+    "SMS_BACKEND": "users.sms.TwilioBackend",
 }
 
 
@@ -26,13 +27,21 @@ def _run(args, env_overrides, unset=()):
     )
 
 
-@pytest.mark.parametrize("missing", ["SECRET_KEY", "DATABASE_URL", "REDIS_URL"])
+@pytest.mark.parametrize("missing", ["SECRET_KEY", "DATABASE_URL", "REDIS_URL", "SMS_BACKEND"])
 def test_production_refuses_to_start_without_its_secrets(missing):
     env = {k: v for k, v in PRODUCTION_ENV.items() if k != missing}
     result = _run(["manage.py", "check"], env, unset=(missing,))
     assert result.returncode != 0
     assert "ImproperlyConfigured" in result.stderr
     assert missing in result.stderr
+
+
+def test_production_refuses_the_console_sms_backend():
+    result = _run(
+        ["manage.py", "check"], PRODUCTION_ENV | {"SMS_BACKEND": "users.sms.ConsoleBackend"}
+    )
+    assert result.returncode != 0
+    assert "development and tests only" in result.stderr
 
 
 def test_check_deploy_is_clean_with_production_settings():

@@ -1,0 +1,115 @@
+"""SMS backends, chosen by `settings.SMS_BACKEND` the way Django chooses e-mail backends.
+
+- `ConsoleBackend` prints each message (development: read the login code in the terminal);
+- `LocMemBackend` appends each message to `users.sms.outbox` (tests), like
+  `django.core.mail.outbox`;
+- `TwilioBackend` sends through Twilio with one sender per market.
+
+A backend raises `SMSError` when the provider refuses or cannot be reached.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from typing import Any, TextIO
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from django.utils.module_loading import import_string
+
+from main.exceptions import ApplicationError
+from main.markets import Market, parse_phone
+
+
+@dataclass(frozen=True)
+class SMSMessage:
+    to: str
+    body: str
+
+
+# Messages "sent" by LocMemBackend, oldest first. Tests read the login code here.
+outbox: list[SMSMessage] = []
+
+
+class SMSError(Exception):
+    """The provider did not accept the message (down, misconfigured, refused the number)."""
+
+
+class BaseSMSBackend:
+    def __init__(self, **kwargs: Any) -> None:
+        pass
+
+    def send(self, to: str, body: str) -> None:
+        raise NotImplementedError
+
+
+class ConsoleBackend(BaseSMSBackend):
+    """Prints the message: the development default, so a newcomer can read the code."""
+
+    def __init__(self, *, stream: TextIO | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.stream = stream
+
+    def send(self, to: str, body: str) -> None:
+        stream = self.stream or sys.stdout
+        stream.write(f"[SMS to {to}] {body}\n")
+        stream.flush()
+
+
+class LocMemBackend(BaseSMSBackend):
+    """Keeps messages in `users.sms.outbox` (tests)."""
+
+    def send(self, to: str, body: str) -> None:
+        outbox.append(SMSMessage(to=to, body=body))
+
+
+class TwilioBackend(BaseSMSBackend):
+    """Twilio, from TWILIO_ACCOUNT_SID / TWILIO_AUTH_TOKEN; sender TWILIO_FROM_KG / TWILIO_FROM_US.
+
+    `client` may be given (tests pass a fake); otherwise a `twilio.rest.Client` is built.
+    """
+
+    def __init__(self, *, client: Any = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if client is None:
+            if not (settings.TWILIO_ACCOUNT_SID and settings.TWILIO_AUTH_TOKEN):
+                raise ImproperlyConfigured(
+                    "TwilioBackend needs TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN."
+                )
+            from twilio.rest import Client
+
+            client = Client(settings.TWILIO_ACCOUNT_SID, settings.TWILIO_AUTH_TOKEN)
+        self.client = client
+
+    @staticmethod
+    def sender_for(to: str) -> str:
+        try:
+            market = parse_phone(to).market
+        except ApplicationError as exc:
+            raise SMSError(f"Cannot send an SMS to {to!r}: not a supported number.") from exc
+        sender = settings.TWILIO_FROM_KG if market == Market.KG else settings.TWILIO_FROM_US
+        if not sender:
+            raise SMSError(
+                f"No Twilio sender configured for market {market} (TWILIO_FROM_{market})."
+            )
+        return sender
+
+    def send(self, to: str, body: str) -> None:
+        from twilio.base.exceptions import TwilioException
+
+        sender = self.sender_for(to)
+        try:
+            self.client.messages.create(to=to, from_=sender, body=body)
+        except (TwilioException, OSError) as exc:  # OSError: network errors from the HTTP client
+            raise SMSError(f"Twilio could not send the SMS: {exc}") from exc
+
+
+def get_backend(path: str | None = None, **kwargs: Any) -> BaseSMSBackend:
+    """An instance of the backend at `path` (default: settings.SMS_BACKEND)."""
+    return import_string(path or settings.SMS_BACKEND)(**kwargs)
+
+
+def send_sms(to: str, body: str) -> None:
+    """Send one SMS through the configured backend. Raises `SMSError` on provider failure."""
+    get_backend().send(to, body)
