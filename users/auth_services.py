@@ -31,6 +31,7 @@ from rest_framework_simplejwt.tokens import RefreshToken
 from main.exceptions import ApplicationError
 from main.markets import parse_phone
 from users.models import User, VerificationCode
+from users.services import notify_user
 from users.sms import send_sms
 
 logger = logging.getLogger("marque.auth")
@@ -266,6 +267,11 @@ def otp_verify(*, phone: str, code: str) -> tuple[User, bool]:
         try:
             with transaction.atomic():
                 user = User.objects.create_user(e164)
+                notify_user(
+                    user=user,
+                    title="Welcome to MARQUE",
+                    body="Your account is ready. Add a delivery address to check out faster.",
+                )
             created = True
         except IntegrityError:  # created by a parallel sign-in a moment ago
             user = User.objects.get(phone=e164)

@@ -260,6 +260,7 @@ def test_first_sign_in_creates_a_kg_user(api_client):
         "language": "ru",
     }
     assert user.has_usable_password() is False
+    assert list(user.notifications.values_list("title", flat=True)) == ["Welcome to MARQUE"]
 
 
 def test_a_us_number_gives_a_us_account(api_client):
@@ -277,6 +278,7 @@ def test_returning_customer_is_not_new(api_client, customer):
     assert body["is_new_user"] is False
     assert body["user"]["id"] == customer.id
     assert User.objects.count() == 1
+    assert not customer.notifications.exists()  # welcomed once, on the first sign-in only
 
 
 def test_the_access_token_lives_15_minutes_and_the_refresh_7_days(api_client):
