@@ -11,4 +11,6 @@ urlpatterns = [
     path("auth/", include("users.api.auth_urls")),
     path("users/me/phone/", include("users.api.phone_urls")),
     path("users/", include("users.api.urls")),
+    path("", include("products.api.urls")),
+    path("", include("banners.api.urls")),
 ]

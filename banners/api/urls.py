@@ -1,0 +1,3 @@
+"""Banner routes (banners/), mounted at /api/v1/."""
+
+urlpatterns: list = []

@@ -1,0 +1,3 @@
+"""Catalogue routes (categories/, products/), mounted at /api/v1/."""
+
+urlpatterns: list = []
