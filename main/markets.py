@@ -104,11 +104,12 @@ def parse_phone(raw: str, *, field: str = "phone") -> ParsedPhone:
     """Normalise a phone number to E.164 and find its market.
 
     Numbers must be international ("+996…", "00996…" or "996…"); spaces,
-    dashes and brackets are ignored. Raises `InvalidPhone` for a number that
-    is not a valid phone number and `UnsupportedMarket` for a valid number of
-    a country MARQUE does not sell in.
+    dashes and brackets are ignored; only ASCII digits count. Raises
+    `InvalidPhone` for a number that is not a valid phone number and
+    `UnsupportedMarket` for a valid number of a country MARQUE does not sell
+    in (for +1: anything outside the United States itself).
     """
-    text = "".join(ch for ch in str(raw or "") if ch.isdigit() or ch == "+")
+    text = "".join(ch for ch in str(raw or "") if ch in "0123456789+")
     if text.startswith("00"):
         text = "+" + text[2:]
     elif text and not text.startswith("+"):
@@ -120,6 +121,10 @@ def parse_phone(raw: str, *, field: str = "phone") -> ParsedPhone:
     if number is None or not phonenumbers.is_valid_number(number):
         raise InvalidPhone(errors={field: [InvalidPhone.default_detail]})
     market = _MARKET_BY_COUNTRY_CODE.get(number.country_code)
+    # +1 is shared by about 20 countries (Canada, the Caribbean): only the US
+    # itself is a market, which also keeps SMS away from toll-fraud destinations.
+    if market == Market.US and phonenumbers.region_code_for_number(number) != "US":
+        market = None
     if market is None:
         raise UnsupportedMarket(errors={field: [UnsupportedMarket.default_detail]})
     e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)

@@ -37,6 +37,7 @@ from users.sms import send_sms
 logger = logging.getLogger("marque.auth")
 
 LOGIN = VerificationCode.Purpose.LOGIN
+PHONE_CHANGE = VerificationCode.Purpose.PHONE_CHANGE
 FAILURE_PERIOD = timedelta(hours=24)
 
 
@@ -164,8 +165,17 @@ def _dispatch_sms(*, code_id: int, phone: str, body: str) -> None:
     raise SMSUnavailable() from failure
 
 
-def otp_request(*, phone: str, requester_ip: str | None = None, body_template=_login_sms) -> str:
+def otp_request(
+    *,
+    phone: str,
+    requester_ip: str | None = None,
+    purpose: str = LOGIN,
+    body_template=_login_sms,
+) -> str:
     """Issue a code for `phone` and send it after commit. Returns the E.164 number.
+
+    A new code supersedes every earlier unused code of the same phone and
+    purpose: only the newest one can ever be used.
 
     Raises `Throttled` (phone locked, window full, cooldown running),
     `InvalidPhone` / `UnsupportedMarket`, and `SMSUnavailable` when sending fails
@@ -192,10 +202,13 @@ def otp_request(*, phone: str, requester_ip: str | None = None, body_template=_l
 
     code = otp_generate()
     with transaction.atomic():
+        VerificationCode.objects.filter(
+            phone=e164, purpose=purpose, consumed_at__isnull=True
+        ).update(consumed_at=now)
         row = VerificationCode.objects.create(
             phone=e164,
             code_hash=otp_hash(phone=e164, code=code),
-            purpose=LOGIN,
+            purpose=purpose,
             expires_at=now + timedelta(seconds=settings.OTP_TTL_SECONDS),
             requester_ip=requester_ip,
         )
@@ -220,7 +233,7 @@ def _record_failure(phone: str) -> None:
         logger.warning("Phone %s locked after %s failed codes", phone, failures)
 
 
-def otp_consume(*, phone: str, code: str) -> None:
+def otp_consume(*, phone: str, code: str, purpose: str = LOGIN) -> None:
     """Check `code` against the latest unused code of `phone` and use it up.
 
     Only the newest code counts. A wrong code adds an attempt (kept even though
@@ -233,7 +246,7 @@ def otp_consume(*, phone: str, code: str) -> None:
     with transaction.atomic():
         row = (
             VerificationCode.objects.select_for_update()
-            .filter(phone=phone, purpose=LOGIN, consumed_at__isnull=True)
+            .filter(phone=phone, purpose=purpose, consumed_at__isnull=True)
             .order_by("-created_at", "-pk")
             .first()
         )
@@ -346,7 +359,12 @@ def phone_change_request(*, user: User, phone: str, requester_ip: str | None = N
             code="invalid",
             errors={"phone": ["This is already your number."]},
         )
-    otp_request(phone=parsed.e164, requester_ip=requester_ip, body_template=_phone_change_sms)
+    otp_request(
+        phone=parsed.e164,
+        requester_ip=requester_ip,
+        purpose=PHONE_CHANGE,
+        body_template=_phone_change_sms,
+    )
     # The code proves the number; this binds the change to the account that asked for it.
     cache.set(_phone_change_key(user.pk), parsed.e164, timeout=settings.OTP_TTL_SECONDS)
     return parsed.e164
@@ -363,7 +381,7 @@ def phone_change_confirm(*, user: User, phone: str, code: str) -> User:
         raise MarketMismatch()
     if cache.get(_phone_change_key(user.pk)) != parsed.e164:
         raise OTPInvalid("Request a code for this number first.")
-    otp_consume(phone=parsed.e164, code=code)
+    otp_consume(phone=parsed.e164, code=code, purpose=PHONE_CHANGE)
     cache.delete(_phone_change_key(user.pk))
     if User.objects.filter(phone=parsed.e164).exclude(pk=user.pk).exists():
         raise PhoneUnavailable()

@@ -59,6 +59,7 @@ class VerificationCode(models.Model):
 
     class Purpose(models.TextChoices):
         LOGIN = "login", "Login"
+        PHONE_CHANGE = "phone_change", "Phone change"
 
     phone = models.CharField(max_length=16)
     code_hash = models.CharField(max_length=128)

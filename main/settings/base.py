@@ -236,6 +236,9 @@ REST_FRAMEWORK = {
     "COERCE_DECIMAL_TO_STRING": True,
     "DATETIME_FORMAT": "iso-8601",
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
+    # How many proxies in front of the app append to X-Forwarded-For. 0: the
+    # header is ignored and REMOTE_ADDR is the client (a client can't spoof it).
+    "NUM_PROXIES": env_int("NUM_PROXIES", 0),
     # Rates for the named throttles; counters live in the shared cache (Redis).
     "DEFAULT_THROTTLE_RATES": {
         "otp_ip": env_str("THROTTLE_OTP_IP", "20/hour"),
@@ -266,6 +269,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Two different "market" choice sets: customer markets and catalogue markets.
+    "ENUM_NAME_OVERRIDES": {
+        "MarketEnum": "main.markets.Market",
+        "CatalogMarketEnum": "main.markets.CatalogMarket",
+    },
 }
 
 # --- Logging ---------------------------------------------------------------------------

@@ -21,7 +21,9 @@ def test_phone_is_normalised_to_e164_and_gives_the_market(raw, e164, market):
     assert parsed.market == market
 
 
-@pytest.mark.parametrize("raw", ["+79161234567", "+447911123456", "+8613800138000"])
+@pytest.mark.parametrize(
+    "raw", ["+79161234567", "+447911123456", "+8613800138000", "+14165550123", "+18762345678"]
+)
 def test_phone_of_another_country_is_an_unsupported_market(raw):
     with pytest.raises(ApplicationError) as excinfo:
         parse_phone(raw)
@@ -30,7 +32,12 @@ def test_phone_of_another_country_is_an_unsupported_market(raw):
     assert "phone" in excinfo.value.errors
 
 
-@pytest.mark.parametrize("raw", ["", "hello", "+996", "+99670012", "0700123456", None])
+ARABIC_INDIC_700 = "\u0667\u0660\u0660"  # "700" in non-ASCII digits
+
+
+@pytest.mark.parametrize(
+    "raw", ["", "hello", "+996", "+99670012", "0700123456", None, f"+996{ARABIC_INDIC_700}123456"]
+)
 def test_malformed_phone_is_invalid(raw):
     with pytest.raises(ApplicationError) as excinfo:
         parse_phone(raw)

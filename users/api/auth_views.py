@@ -48,7 +48,9 @@ class AuthIPThrottle(_IPThrottle):
 
 
 def _client_ip(request) -> str | None:
-    return request.META.get("REMOTE_ADDR") or None
+    # The same client address the throttles count (NUM_PROXIES decides whether
+    # X-Forwarded-For is trusted), so the audit column and the limits agree.
+    return AuthIPThrottle().get_ident(request) or None
 
 
 def _code_sent_body() -> dict:

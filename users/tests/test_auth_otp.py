@@ -103,7 +103,17 @@ def test_request_answers_the_same_for_known_and_unknown_phones(api_client, custo
     assert {message.to for message in sms.outbox} == {customer.phone, "+996700999888"}
 
 
-@pytest.mark.parametrize("phone", ["+79123456789", "+447911123456", "+8613800138000"])
+@pytest.mark.parametrize(
+    "phone",
+    [
+        "+79123456789",
+        "+447911123456",
+        "+8613800138000",
+        # +1 but not the US: Canada and Jamaica share the code (SMS-pumping targets).
+        "+14165550123",
+        "+18762345678",
+    ],
+)
 def test_request_refuses_other_countries(api_client, phone):
     response = request_code(api_client, phone)
 
@@ -184,6 +194,21 @@ def test_per_ip_throttle(api_client, monkeypatch):
     assert response.json()["code"] == "throttled"
     assert 1 <= int(response["Retry-After"]) <= 3600
     assert len(sms.outbox) == 2
+
+
+def test_a_forged_forwarded_for_header_does_not_escape_the_ip_limit(api_client, monkeypatch):
+    monkeypatch.setattr(OTPRequestIPThrottle, "THROTTLE_RATES", {"otp_ip": "2/hour"})
+    for n in range(1, 3):
+        forged = {"HTTP_X_FORWARDED_FOR": f"10.0.0.{n}"}
+        assert request_code_from(api_client, f"+99670000000{n}", **forged).status_code == 202
+    response = request_code_from(api_client, "+996700000003", HTTP_X_FORWARDED_FOR="10.0.0.3")
+    assert response.status_code == 429
+    assert len(sms.outbox) == 2
+    assert set(VerificationCode.objects.values_list("requester_ip", flat=True)) == {"127.0.0.1"}
+
+
+def request_code_from(client, phone, **headers):
+    return client.post(REQUEST, {"phone": phone}, **headers)
 
 
 def test_provider_failure_is_503_and_leaves_no_usable_code(api_client, settings):
@@ -350,6 +375,20 @@ def test_only_the_newest_code_works(api_client):
     if first != second:
         assert verify(api_client, first).json()["code"] == "otp_invalid"
     assert verify(api_client, second).status_code == 200
+
+
+def test_an_older_code_stays_dead_after_the_newer_one_is_used(api_client):
+    request_code(api_client)
+    first = sent_code()
+    pass_cooldown()
+    request_code(api_client)
+    second = sent_code()
+    if first == second:  # one chance in a million: nothing to tell apart
+        return
+    assert verify(api_client, second).status_code == 200
+    response = verify(api_client, first)
+    assert response.status_code == 400
+    assert response.json()["code"] == "otp_invalid"
 
 
 def test_verify_without_a_requested_code(api_client):

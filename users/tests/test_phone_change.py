@@ -86,6 +86,16 @@ def test_a_taken_number_is_refused_without_saying_whose(customer_client, custome
     assert customer.phone == "+996700111222" and owner.phone == NEW_PHONE
 
 
+def test_a_phone_change_code_cannot_sign_in(customer_client, api_client):
+    customer_client.post(CHANGE, {"phone": NEW_PHONE})
+    response = api_client.post(
+        "/api/v1/auth/otp/verify/", {"phone": NEW_PHONE, "code": sent_code()}
+    )
+    assert response.status_code == 400
+    assert response.json()["code"] == "otp_invalid"
+    assert not User.objects.filter(phone=NEW_PHONE).exists()
+
+
 def test_a_wrong_code_keeps_the_old_number(customer_client, customer):
     customer_client.post(CHANGE, {"phone": NEW_PHONE})
     code = sent_code()
