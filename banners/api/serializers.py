@@ -1,0 +1,52 @@
+"""Input and output shapes of the banner endpoints."""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from banners.models import Banner
+
+
+class BannerListInput(serializers.Serializer):
+    type = serializers.ChoiceField(choices=Banner.Type.choices, required=False)
+
+
+class BannerOutput(serializers.ModelSerializer):
+    image = serializers.SerializerMethodField()
+    mobile_image = serializers.SerializerMethodField()
+    category = serializers.CharField(
+        source="category_slug",
+        allow_null=True,
+        read_only=True,
+        help_text="Slug of the linked category when it is visible in this market, else null.",
+    )
+
+    class Meta:
+        model = Banner
+        fields = (
+            "id",
+            "title",
+            "subtitle",
+            "image",
+            "mobile_image",
+            "link_url",
+            "banner_type",
+            "category",
+            "market",
+            "starts_at",
+            "ends_at",
+        )
+        read_only_fields = fields
+
+    def _absolute(self, file) -> str | None:
+        if not file:
+            return None
+        url = file.url
+        request = self.context.get("request")
+        return request.build_absolute_uri(url) if request is not None else url
+
+    def get_image(self, banner: Banner) -> str | None:
+        return self._absolute(banner.image)
+
+    def get_mobile_image(self, banner: Banner) -> str | None:
+        return self._absolute(banner.mobile_image)
