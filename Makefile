@@ -10,7 +10,7 @@ PORT   ?= 8000
 RUN_STAMP := $(VENV)/.installed-run
 DEV_STAMP := $(VENV)/.installed-dev
 
-.PHONY: run test lint format migrations-check migrate seed worker beat check-deploy clean
+.PHONY: run test lint format migrations-check migrate seed worker beat bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -54,6 +54,11 @@ worker: $(RUN_STAMP)
 
 beat: $(RUN_STAMP)
 	$(BIN)/celery -A main beat --loglevel=INFO
+
+## Catalogue benchmark (PostgreSQL + Redis on 127.0.0.1, wrk on loopback); never part of `make test`
+bench: $(RUN_STAMP)
+	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
+	$(BIN)/python bench/catalogue.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) db.sqlite3 media staticfiles
