@@ -212,6 +212,11 @@ OTP_PHONE_LOCK_SECONDS = env_int("OTP_PHONE_LOCK_SECONDS", 3600)
 # --- Markets ---------------------------------------------------------------------
 
 DEFAULT_MARKET = env_str("DEFAULT_MARKET", "KG").upper()
+# A SKU with 0 < stock <= this shows `low_stock` to customers (never the number).
+LOW_STOCK_THRESHOLD = env_int("LOW_STOCK_THRESHOLD", 5)
+# Catalogue caching: server-side body cache lifetime and public Cache-Control max-age.
+CATALOGUE_CACHE_SECONDS = env_int("CATALOGUE_CACHE_SECONDS", 60)
+CATALOGUE_HTTP_MAX_AGE = env_int("CATALOGUE_HTTP_MAX_AGE", 60)
 # Most units of one SKU in a cart line (the database allows at most 99).
 MAX_LINE_QTY = env_int("MAX_LINE_QTY", 10)
 

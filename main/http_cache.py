@@ -1,0 +1,162 @@
+"""HTTP and server-side caching for public catalogue reads (categories, products, banners).
+
+Three pieces, small on purpose:
+
+- `HttpCacheMixin` (for DRF views): every successful GET gets a strong `ETag`
+  computed from the rendered body, `Cache-Control` (`public, max-age=N`, or
+  `private, max-age=0, must-revalidate` when the view says the body holds
+  per-user data) and `Vary: X-Market, Authorization, Accept-Language`, so no
+  shared cache serves one market's prices to another. A conditional GET whose
+  `If-None-Match` matches answers `304 Not Modified` with an empty body.
+- `cached_data(request, market=..., build=...)`: the server-side cache of a
+  response *body* (plain data, before rendering), keyed by catalogue version,
+  market, language, path and the sorted query string.
+- `catalogue_cache_invalidate()`: the one function to call when catalogue
+  data, prices or stock change. It moves the catalogue version, so every key
+  written before is never read again (and expires on its own).
+
+Settings (read with defaults): `CATALOGUE_CACHE_SECONDS` (server-side TTL,
+default 60) and `CATALOGUE_HTTP_MAX_AGE` (browser/CDN max-age, default 60).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlencode
+
+from django.conf import settings
+from django.core.cache import cache
+from django.http import HttpResponseNotModified
+from django.utils.cache import patch_cache_control, patch_vary_headers
+from django.utils.translation import get_language
+
+VARY_HEADERS = ("X-Market", "Authorization", "Accept-Language")
+VERSION_KEY = "catalogue:version"
+_COPIED_HEADERS = ("ETag", "Cache-Control", "Vary")
+
+
+def catalogue_cache_invalidate() -> None:
+    """Forget every cached catalogue body (all markets). Cheap: one cache write.
+
+    Call it after any change to categories, products, prices, SKUs/stock,
+    reviews' approval or banners. A random version (not a counter) means an
+    evicted version key can never bring back stale entries.
+    """
+    cache.set(VERSION_KEY, uuid.uuid4().hex, timeout=None)
+
+
+def _catalogue_version() -> str:
+    version = cache.get(VERSION_KEY)
+    if version is None:
+        version = uuid.uuid4().hex
+        # add(): if another process set it meanwhile, use theirs.
+        if not cache.add(VERSION_KEY, version, timeout=None):
+            version = cache.get(VERSION_KEY, version)
+    return version
+
+
+def cache_key(request, *, market: str, namespace: str = "") -> str:
+    """`catalogue:<version>:<market>:<language>:<namespace>:<path>?<sorted query>` (hashed)."""
+    query = urlencode(sorted(request.GET.lists()), doseq=True)
+    host = f"{request.scheme}://{request.get_host()}"  # bodies hold absolute URLs
+    raw = f"{market}:{get_language() or ''}:{namespace}:{host}{request.path}?{query}"
+    digest = hashlib.sha256(raw.encode()).hexdigest()
+    return f"catalogue:{_catalogue_version()}:{market}:{digest}"
+
+
+def cached_data(
+    request,
+    *,
+    market: str,
+    build: Callable[[], Any],
+    namespace: str = "",
+    timeout: int | None = None,
+) -> Any:
+    """The body for this market and query from the cache, else `build()` (then stored).
+
+    `build` must return plain data (dicts, lists, strings) that does not depend
+    on who is asking, only on the market and the request's path and query.
+    """
+    key = cache_key(request, market=market, namespace=namespace)
+    data = cache.get(key)
+    if data is None:
+        data = build()
+        ttl = timeout if timeout is not None else settings.CATALOGUE_CACHE_SECONDS
+        cache.set(key, data, timeout=ttl)
+    return data
+
+
+def etag_for(content: bytes, salt: str = "") -> str:
+    return '"' + hashlib.sha256(salt.encode() + b"|" + content).hexdigest()[:32] + '"'
+
+
+def _matches(if_none_match: str, etag: str) -> bool:
+    if not if_none_match:
+        return False
+    if if_none_match.strip() == "*":
+        return True
+    # Weak comparison, as RFC 9110 asks for If-None-Match.
+    candidates = {tag.strip().removeprefix("W/") for tag in if_none_match.split(",")}
+    return etag in candidates
+
+
+def apply_http_caching(
+    request,
+    response,
+    *,
+    private: bool = False,
+    max_age: int | None = None,
+    salt: str = "",
+):
+    """Add Vary, and for a 200 GET/HEAD also ETag + Cache-Control; 304 when the ETag matches.
+
+    `response` must be rendered (or renderable). `salt` goes into the ETag with
+    the body (the mixin passes the market), so two markets never share a tag
+    even when their bodies happen to be equal. Returns the response to send.
+    """
+    patch_vary_headers(response, VARY_HEADERS)
+    if request.method not in ("GET", "HEAD") or response.status_code != 200:
+        return response
+    if hasattr(response, "render") and not getattr(response, "is_rendered", True):
+        response.render()
+    if private:
+        patch_cache_control(response, private=True, max_age=0, must_revalidate=True)
+    else:
+        age = max_age if max_age is not None else settings.CATALOGUE_HTTP_MAX_AGE
+        patch_cache_control(response, public=True, max_age=age)
+    etag = etag_for(response.content, salt)
+    response["ETag"] = etag
+    if _matches(request.headers.get("If-None-Match", ""), etag):
+        not_modified = HttpResponseNotModified()
+        for header in _COPIED_HEADERS:
+            not_modified[header] = response[header]
+        return not_modified
+    return response
+
+
+class HttpCacheMixin:
+    """For DRF views: `apply_http_caching` on every response.
+
+    A view marks a response as per-user by setting `self.cache_private = True`
+    (e.g. when it adds `in_wishlist` for a signed-in user) or overriding
+    `is_private_response()`. `http_max_age` overrides the default max-age.
+    """
+
+    cache_private = False
+    http_max_age: int | None = None
+
+    def is_private_response(self, request) -> bool:
+        return self.cache_private
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        response = super().finalize_response(request, response, *args, **kwargs)
+        return apply_http_caching(
+            request,
+            response,
+            private=self.is_private_response(request),
+            max_age=self.http_max_age,
+            salt=str(getattr(request, "market", "") or ""),
+        )

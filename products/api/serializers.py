@@ -1,0 +1,196 @@
+"""Output shapes of the catalogue API. They read only what the selectors loaded.
+
+Money is a string with two decimals next to `currency` (the viewer's market).
+Image URLs are absolute (built from the request in the serializer context).
+"""
+
+from __future__ import annotations
+
+from decimal import ROUND_HALF_UP, Decimal
+
+from django.conf import settings
+from django.core.files.storage import default_storage
+from rest_framework import serializers
+
+from main.markets import market_config
+
+
+def absolute_media_url(request, name: str | None) -> str | None:
+    if not name:
+        return None
+    url = default_storage.url(name)
+    return request.build_absolute_uri(url) if request is not None else url
+
+
+def discount_percent(price: Decimal | None, original: Decimal | None) -> int | None:
+    if price is None or not original or original <= price:
+        return None
+    ratio = (original - price) * 100 / original
+    return int(ratio.quantize(Decimal("1"), rounding=ROUND_HALF_UP))
+
+
+def money_field(**kwargs) -> serializers.DecimalField:
+    return serializers.DecimalField(max_digits=12, decimal_places=2, read_only=True, **kwargs)
+
+
+class SubcategoryOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    slug = serializers.CharField()
+    image = serializers.SerializerMethodField()
+
+    def get_image(self, obj) -> str | None:
+        return absolute_media_url(self.context.get("request"), obj.image.name)
+
+
+class CategoryOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    slug = serializers.CharField()
+    description = serializers.CharField()
+    image = serializers.SerializerMethodField()
+    market = serializers.CharField()
+    sort_order = serializers.IntegerField()
+    product_count = serializers.IntegerField()
+    subcategories = SubcategoryOutput(many=True)
+
+    def get_image(self, obj) -> str | None:
+        return absolute_media_url(self.context.get("request"), obj.image.name)
+
+
+class _PricedProductMixin(serializers.Serializer):
+    """Fields every product shape shares; reads the annotations of `product_list`."""
+
+    id = serializers.IntegerField()
+    slug = serializers.CharField()
+    name = serializers.CharField()
+    brand = serializers.CharField()
+    main_image = serializers.SerializerMethodField()
+    price = money_field()
+    original_price = money_field(allow_null=True)
+    discount_percent = serializers.SerializerMethodField()
+    currency = serializers.SerializerMethodField()
+    rating_avg = money_field()
+    reviews_count = serializers.IntegerField()
+    in_stock = serializers.BooleanField()
+
+    def get_main_image(self, obj) -> str | None:
+        name = obj.main_image.name or getattr(obj, "first_image", None)
+        return absolute_media_url(self.context.get("request"), name)
+
+    def get_discount_percent(self, obj) -> int | None:
+        return discount_percent(obj.price, obj.original_price)
+
+    def get_currency(self, obj) -> str:
+        return market_config(self.context["market"]).currency
+
+
+class ProductListOutput(_PricedProductMixin):
+    is_featured = serializers.BooleanField()
+
+
+class ProductImageOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    url = serializers.SerializerMethodField()
+    alt_text = serializers.CharField()
+    sort_order = serializers.IntegerField()
+
+    def get_url(self, obj) -> str | None:
+        return absolute_media_url(self.context.get("request"), obj.image.name)
+
+
+class ProductFeatureOutput(serializers.Serializer):
+    name = serializers.CharField()
+    value = serializers.CharField()
+
+
+class SKUOutput(serializers.Serializer):
+    """Availability only: customers never see the stock number."""
+
+    id = serializers.IntegerField()
+    size = serializers.CharField()
+    color = serializers.CharField()
+    color_hex = serializers.CharField()
+    in_stock = serializers.SerializerMethodField()
+    low_stock = serializers.SerializerMethodField()
+
+    def get_in_stock(self, obj) -> bool:
+        return obj.stock > 0
+
+    def get_low_stock(self, obj) -> bool:
+        return 0 < obj.stock <= settings.LOW_STOCK_THRESHOLD
+
+
+class CategoryRefOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    slug = serializers.CharField()
+
+
+class ProductDetailOutput(_PricedProductMixin):
+    description = serializers.CharField()
+    is_featured = serializers.BooleanField()
+    category = CategoryRefOutput()
+    subcategory = CategoryRefOutput(allow_null=True)
+    images = ProductImageOutput(many=True)
+    features = ProductFeatureOutput(many=True)
+    skus = SKUOutput(many=True)
+    rating = serializers.SerializerMethodField()
+    related = serializers.SerializerMethodField()
+
+    def get_rating(self, obj) -> dict:
+        return self.context["rating"]
+
+    def get_related(self, obj) -> list:
+        return ProductListOutput(self.context["related"], many=True, context=self.context).data
+
+
+class FacetValueOutput(serializers.Serializer):
+    value = serializers.CharField()
+    count = serializers.IntegerField()
+
+
+class ColorFacetOutput(FacetValueOutput):
+    color_hex = serializers.CharField()
+
+
+class PriceRangeOutput(serializers.Serializer):
+    min = money_field(allow_null=True)
+    max = money_field(allow_null=True)
+
+
+class FacetsOutput(serializers.Serializer):
+    sizes = FacetValueOutput(many=True)
+    colors = ColorFacetOutput(many=True)
+    brands = FacetValueOutput(many=True)
+    price = PriceRangeOutput()
+    count = serializers.IntegerField()
+    currency = serializers.SerializerMethodField()
+
+    def get_currency(self, obj) -> str:
+        return market_config(self.context["market"]).currency
+
+
+class ReviewImageOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    url = serializers.SerializerMethodField()
+
+    def get_url(self, obj) -> str | None:
+        return absolute_media_url(self.context.get("request"), obj.image.name)
+
+
+class ReviewOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    rating = serializers.IntegerField()
+    title = serializers.CharField()
+    text = serializers.CharField()
+    fit = serializers.CharField()
+    author = serializers.SerializerMethodField()
+    created_at = serializers.DateTimeField()
+    images = ReviewImageOutput(many=True)
+
+    def get_author(self, obj) -> str:
+        # First name and last initial only: reviews are public.
+        user = obj.user
+        initial = f" {user.last_name[:1]}." if user.last_name else ""
+        return f"{user.first_name}{initial}".strip() or "Customer"

@@ -1,0 +1,149 @@
+"""Catalogue API: categories and products. Views parse, call a selector, serialize.
+
+Every view here inherits `CatalogueViewSet`, which resolves the viewer's market
+(`request.market`, 400 on an invalid one), allows anonymous access, and adds
+the HTTP caching headers (ETag/304, Cache-Control, Vary). Response bodies that
+depend only on market and query are kept in the server-side cache.
+"""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import viewsets
+from rest_framework.decorators import action
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+
+from main.http_cache import HttpCacheMixin, cached_data
+from main.pagination import PageNumberPagination
+from main.request_market import MarketContextMixin
+from products import selectors
+from products.api.serializers import (
+    CategoryOutput,
+    FacetsOutput,
+    ProductDetailOutput,
+    ProductListOutput,
+    ReviewOutput,
+)
+from products.filters import FACET_PARAMS, PRICE_PARAMS, ProductFilter, filter_products
+
+# The query parameters of products/ and products/facets/, for the OpenAPI schema.
+PRODUCT_FILTER_PARAMETERS = [
+    OpenApiParameter(name, str, description="See docs/CATALOGUE.md")
+    for name in ProductFilter.base_filters
+]
+
+
+class CatalogueViewSet(MarketContextMixin, HttpCacheMixin, viewsets.GenericViewSet):
+    """The one base of every public catalogue view: market, anonymous access, HTTP caching."""
+
+    permission_classes = (AllowAny,)
+    pagination_class = PageNumberPagination
+    filter_backends = ()
+    lookup_field = "slug"
+    lookup_value_regex = "[-a-zA-Z0-9_]+"
+    # action → output serializer; also what the OpenAPI schema documents.
+    output_serializers: dict = {}
+
+    def get_serializer_class(self):
+        # OPTIONS and schema introspection may ask outside a known action.
+        return self.output_serializers.get(self.action) or self.output_serializers["list"]
+
+    def cached(self, build, *, namespace: str = ""):
+        return cached_data(
+            self.request,
+            market=self.request.market,
+            build=build,
+            namespace=f"{type(self).__name__}.{self.action}.{namespace}",
+        )
+
+    def paginated(self, queryset, serializer_class) -> dict:
+        page = self.paginate_queryset(queryset)
+        data = serializer_class(page, many=True, context=self.get_serializer_context()).data
+        return self.get_paginated_response(data).data
+
+
+class CategoryViewSet(CatalogueViewSet):
+    """`categories/`: every visible category (not paginated); `categories/{slug}/`."""
+
+    pagination_class = None
+    output_serializers = {"list": CategoryOutput, "retrieve": CategoryOutput}
+
+    def list(self, request):
+        def build():
+            categories = selectors.category_list(market=request.market)
+            return CategoryOutput(categories, many=True, context=self.get_serializer_context()).data
+
+        return Response(self.cached(build))
+
+    def retrieve(self, request, slug=None):
+        def build():
+            category = selectors.category_get(market=request.market, slug=slug)
+            return CategoryOutput(category, context=self.get_serializer_context()).data
+
+        return Response(self.cached(build))
+
+
+class ProductViewSet(CatalogueViewSet):
+    output_serializers = {
+        "list": ProductListOutput,
+        "retrieve": ProductDetailOutput,
+        "facets": FacetsOutput,
+        "reviews": ReviewOutput,
+    }
+
+    @extend_schema(parameters=PRODUCT_FILTER_PARAMETERS)
+    def list(self, request):
+        def build():
+            queryset = filter_products(
+                selectors.product_list(market=request.market), request.query_params
+            )
+            return self.paginated(queryset, ProductListOutput)
+
+        return Response(self.cached(build))
+
+    def retrieve(self, request, slug=None):
+        market = request.market
+
+        def build():
+            product = selectors.product_detail_get(market=market, slug=slug)
+            context = {
+                **self.get_serializer_context(),
+                "rating": selectors.product_rating_summary(product=product),
+                "related": selectors.product_related(market=market, product=product),
+            }
+            return {**ProductDetailOutput(product, context=context).data, "in_wishlist": False}
+
+        data = self.cached(build)
+        if request.user.is_authenticated:
+            # Per-user data: only the user's own cache may keep this body.
+            self.cache_private = True
+            in_wishlist = selectors.product_in_wishlist(user=request.user, product_id=data["id"])
+            data = {**data, "in_wishlist": in_wishlist}
+        return Response(data)
+
+    @extend_schema(responses=FacetsOutput, parameters=PRODUCT_FILTER_PARAMETERS)
+    @action(detail=False, methods=["get"], pagination_class=None)
+    def facets(self, request):
+        def build():
+            base = selectors.product_list(market=request.market)
+            params = request.query_params
+            querysets = {
+                name: filter_products(base, params, drop=drop)
+                for name, drop in FACET_PARAMS.items()
+            }
+            querysets["price"] = filter_products(base, params, drop=PRICE_PARAMS)
+            facets = selectors.product_facets(
+                querysets=querysets, base=filter_products(base, params)
+            )
+            return FacetsOutput(facets, context=self.get_serializer_context()).data
+
+        return Response(self.cached(build))
+
+    @action(detail=True, methods=["get"])
+    def reviews(self, request, slug=None):
+        def build():
+            product = selectors.product_sellable_get(market=request.market, slug=slug)
+            return self.paginated(selectors.product_reviews(product=product), ReviewOutput)
+
+        return Response(self.cached(build))

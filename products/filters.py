@@ -1,0 +1,115 @@
+"""Query filters and orderings of `products/` and `products/facets/` (SPEC §5).
+
+Every parameter is validated: an unknown ordering, a malformed price or a
+boolean other than `true`/`false` is a 400 `invalid`, never a 500 or a silent
+no-op. Filters run on `selectors.product_list(market=...)`, which already
+carries the viewer's market price as `price`.
+"""
+
+from __future__ import annotations
+
+import django_filters
+from django.db import connection
+from django.db.models import Exists, OuterRef, Q
+from django_filters.utils import translate_validation
+
+from products.models import SKU
+
+BOOLEAN_CHOICES = (("true", "true"), ("false", "false"))
+
+# Public ordering value → ORDER BY (with a tie-breaker so pages are stable).
+ORDERINGS = {
+    "price": ("price", "id"),
+    "-price": ("-price", "-id"),
+    "-created_at": ("-created_at", "-id"),
+    "-sales_count": ("-sales_count", "-id"),
+    "-rating_avg": ("-rating_avg", "-reviews_count", "-id"),
+}
+
+# Parameters facets drop one at a time (a facet ignores its own filter).
+FACET_PARAMS = {"size": ("size",), "color": ("color",), "brand": ("brand",)}
+PRICE_PARAMS = ("min_price", "max_price")
+
+
+def split_csv(value: str) -> list[str]:
+    return [part.strip() for part in value.split(",") if part.strip()]
+
+
+class ProductFilter(django_filters.FilterSet):
+    category = django_filters.CharFilter(method="filter_category")
+    subcategory = django_filters.CharFilter(method="filter_subcategory")
+    brand = django_filters.CharFilter(method="filter_brand")
+    size = django_filters.CharFilter(method="filter_size")
+    color = django_filters.CharFilter(method="filter_color")
+    min_price = django_filters.NumberFilter(field_name="price", lookup_expr="gte", min_value=0)
+    max_price = django_filters.NumberFilter(field_name="price", lookup_expr="lte", min_value=0)
+    in_stock = django_filters.ChoiceFilter(choices=BOOLEAN_CHOICES, method="filter_in_stock")
+    is_featured = django_filters.ChoiceFilter(choices=BOOLEAN_CHOICES, method="filter_is_featured")
+    search = django_filters.CharFilter(method="filter_search", max_length=100)
+    ordering = django_filters.ChoiceFilter(
+        choices=[(key, key) for key in ORDERINGS], method="filter_ordering"
+    )
+
+    def filter_category(self, queryset, name, value):
+        return queryset.filter(category__slug=value)
+
+    def filter_subcategory(self, queryset, name, value):
+        # Subcategory slugs are unique per category only. With `category`
+        # also given, `category` already narrows the rows to that category's
+        # subcategory; alone, it matches that slug in every visible category
+        # (e.g. "t-shirts" under both Men and Women).
+        return queryset.filter(subcategory__slug=value, subcategory__is_active=True)
+
+    def filter_brand(self, queryset, name, value):
+        brands = split_csv(value)
+        if not brands:
+            return queryset
+        condition = Q()
+        for brand in brands:
+            condition |= Q(brand__iexact=brand)
+        return queryset.filter(condition)
+
+    def _sku_filter(self, queryset, **lookup):
+        skus = SKU.objects.filter(product=OuterRef("pk"), is_active=True, **lookup)
+        return queryset.filter(Exists(skus))
+
+    def filter_size(self, queryset, name, value):
+        sizes = split_csv(value)
+        return self._sku_filter(queryset, size__in=sizes) if sizes else queryset
+
+    def filter_color(self, queryset, name, value):
+        colors = split_csv(value)
+        return self._sku_filter(queryset, color__in=colors) if colors else queryset
+
+    def filter_in_stock(self, queryset, name, value):
+        return queryset.filter(in_stock=(value == "true"))
+
+    def filter_is_featured(self, queryset, name, value):
+        return queryset.filter(is_featured=(value == "true"))
+
+    def filter_search(self, queryset, name, value):
+        value = value.strip()
+        if not value:
+            return queryset
+        condition = (
+            Q(name__icontains=value) | Q(brand__icontains=value) | Q(description__icontains=value)
+        )
+        if connection.vendor == "postgresql":
+            # pg_trgm (migration 0003): typo-tolerant word similarity on name
+            # and brand; the GIN trigram indexes also serve the ILIKEs above.
+            condition |= Q(name__trigram_word_similar=value) | Q(brand__trigram_word_similar=value)
+        return queryset.filter(condition)
+
+    def filter_ordering(self, queryset, name, value):
+        return queryset.order_by(*ORDERINGS[value])
+
+
+def filter_products(queryset, params, *, request=None, drop: tuple[str, ...] = ()):
+    """`queryset` narrowed by the query `params` (minus `drop`); invalid values → 400 invalid."""
+    data = params.copy()
+    for name in drop:
+        data.pop(name, None)
+    filterset = ProductFilter(data=data, queryset=queryset, request=request)
+    if not filterset.is_valid():
+        raise translate_validation(filterset.errors)
+    return filterset.qs
