@@ -1,10 +1,11 @@
 from django.contrib import admin
 
 from banners.models import Banner
+from main.admin_mixins import InvalidatesCatalogueCacheMixin
 
 
 @admin.register(Banner)
-class BannerAdmin(admin.ModelAdmin):
+class BannerAdmin(InvalidatesCatalogueCacheMixin, admin.ModelAdmin):
     list_display = (
         "title",
         "banner_type",

@@ -1,5 +1,9 @@
 """Pieces shared by the apps' admin modules."""
 
+from django.db import transaction
+
+from main.http_cache import catalogue_cache_invalidate
+
 
 class ViewOnlyAdminMixin:
     """Rows written only by code (logs, history, jobs, login flow): staff may look, not touch.
@@ -15,3 +19,30 @@ class ViewOnlyAdminMixin:
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+class InvalidatesCatalogueCacheMixin:
+    """Staff edits of what customers browse show at once, not after the cache expires.
+
+    Every admin write path (form save with inlines, list_editable, delete, bulk
+    delete) ends in `catalogue_cache_invalidate()`, once the transaction commits.
+    """
+
+    def _invalidate_after_commit(self) -> None:
+        transaction.on_commit(catalogue_cache_invalidate)
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        self._invalidate_after_commit()
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        self._invalidate_after_commit()
+
+    def delete_model(self, request, obj):
+        super().delete_model(request, obj)
+        self._invalidate_after_commit()
+
+    def delete_queryset(self, request, queryset):
+        super().delete_queryset(request, queryset)
+        self._invalidate_after_commit()

@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from main.admin_mixins import ViewOnlyAdminMixin
+from main.admin_mixins import InvalidatesCatalogueCacheMixin, ViewOnlyAdminMixin
 from orders.models import Order, OrderItem, OrderStatusHistory, Review, ReviewImage
 
 ITEM_SNAPSHOT = (
@@ -131,7 +131,7 @@ class ReviewImageInline(_CustomerContentMixin, admin.TabularInline):
 
 
 @admin.register(Review)
-class ReviewAdmin(admin.ModelAdmin):
+class ReviewAdmin(InvalidatesCatalogueCacheMixin, admin.ModelAdmin):
     """Moderation: staff approve or delete reviews; the words and images stay the customer's."""
 
     list_display = ("product", "user", "rating", "fit", "title", "is_approved", "created_at")
@@ -158,7 +158,7 @@ class ReviewAdmin(admin.ModelAdmin):
 
 
 @admin.register(ReviewImage)
-class ReviewImageAdmin(_CustomerContentMixin, admin.ModelAdmin):
+class ReviewImageAdmin(InvalidatesCatalogueCacheMixin, _CustomerContentMixin, admin.ModelAdmin):
     list_display = ("review", "image", "sort_order")
     list_select_related = ("review",)
     list_filter = ("review__product__market",)

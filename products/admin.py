@@ -2,6 +2,7 @@ from django import forms
 from django.contrib import admin
 from django.db.models import Count, OuterRef, Subquery, Sum
 
+from main.admin_mixins import InvalidatesCatalogueCacheMixin
 from main.markets import Market
 from products.models import (
     SKU,
@@ -28,7 +29,7 @@ class SubcategoryInline(admin.TabularInline):
 
 
 @admin.register(Category)
-class CategoryAdmin(admin.ModelAdmin):
+class CategoryAdmin(InvalidatesCatalogueCacheMixin, admin.ModelAdmin):
     list_display = ("name", "slug", "market", "sort_order", "is_active")
     list_editable = ("sort_order", "is_active")
     list_filter = ("market", "is_active")
@@ -38,7 +39,7 @@ class CategoryAdmin(admin.ModelAdmin):
 
 
 @admin.register(Subcategory)
-class SubcategoryAdmin(admin.ModelAdmin):
+class SubcategoryAdmin(InvalidatesCatalogueCacheMixin, admin.ModelAdmin):
     list_display = ("name", "category", "slug", "sort_order", "is_active")
     list_editable = ("sort_order", "is_active")
     list_filter = ("category__market", "is_active", "category")
@@ -85,7 +86,7 @@ class ProductForm(forms.ModelForm):
 
 
 @admin.register(Product)
-class ProductAdmin(admin.ModelAdmin):
+class ProductAdmin(InvalidatesCatalogueCacheMixin, admin.ModelAdmin):
     form = ProductForm
     list_display = (
         "name",
@@ -134,7 +135,7 @@ class ProductAdmin(admin.ModelAdmin):
         return obj.stock_total or 0
 
 
-class _ProductChildAdmin(admin.ModelAdmin):
+class _ProductChildAdmin(InvalidatesCatalogueCacheMixin, admin.ModelAdmin):
     list_select_related = ("product",)
     list_filter = ("product__market",)
     search_fields = ("product__name",)

@@ -13,6 +13,7 @@ from banners.api.serializers import BannerListInput, BannerOutput
 from banners.models import Banner
 from banners.selectors import banner_list_live
 from banners.services import banner_record_click, banner_record_view
+from main.http_cache import HttpCacheMixin, cached_data
 from main.request_market import MarketContextMixin
 
 
@@ -32,7 +33,7 @@ class BannerCounterThrottle(SimpleRateThrottle):
         return self.cache_format % {"scope": self.scope, "ident": ident}
 
 
-class BannerViewSet(MarketContextMixin, viewsets.GenericViewSet):
+class BannerViewSet(MarketContextMixin, HttpCacheMixin, viewsets.GenericViewSet):
     """Public; a signed-in customer always sees their own market."""
 
     permission_classes = (AllowAny,)
@@ -54,10 +55,18 @@ class BannerViewSet(MarketContextMixin, viewsets.GenericViewSet):
     def list(self, request):
         params = BannerListInput(data=request.query_params)
         params.is_valid(raise_exception=True)
-        banners = banner_list_live(
-            market=request.market, banner_type=params.validated_data.get("type")
+
+        def build():
+            banners = banner_list_live(
+                market=request.market, banner_type=params.validated_data.get("type")
+            )
+            return self.get_serializer(banners, many=True).data
+
+        # Banners open and close on their own schedule: the cache lifetime
+        # (CATALOGUE_CACHE_SECONDS) bounds how late one appears or disappears.
+        return Response(
+            cached_data(request, market=request.market, build=build, namespace="banners")
         )
-        return Response(self.get_serializer(banners, many=True).data)
 
     @extend_schema(request=None, responses={204: None}, summary="Count one banner impression")
     @action(detail=True, methods=["post"], url_path="view", url_name="view")
