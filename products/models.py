@@ -116,6 +116,8 @@ class Product(TimeStampedModel):
             models.Index(fields=("market", "is_active"), name="product_market_active_idx"),
             models.Index(fields=("category", "subcategory"), name="product_category_sub_idx"),
             models.Index(fields=("brand",), name="product_brand_idx"),
+            # The default listing order: lets PostgreSQL read the first page in order.
+            models.Index(fields=("-created_at", "-id"), name="product_created_idx"),
         ]
 
     def __str__(self) -> str:
@@ -166,6 +168,14 @@ class SKU(TimeStampedModel):
             models.CheckConstraint(condition=models.Q(stock__gte=0), name="sku_stock_non_negative"),
             models.UniqueConstraint(
                 fields=("product", "size", "color"), name="sku_product_size_color_unique"
+            ),
+        ]
+        indexes = [
+            # "Is this product in stock?" for a page of products, by index probe.
+            models.Index(
+                fields=("product",),
+                condition=models.Q(is_active=True, stock__gt=0),
+                name="sku_in_stock_idx",
             ),
         ]
 

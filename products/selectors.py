@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from django.db.models import (
+    BooleanField,
     Count,
-    Exists,
+    ExpressionWrapper,
     F,
     Max,
     Min,
@@ -84,14 +85,19 @@ def product_list(*, market: str) -> QuerySet[Product]:
     no `main_image`).
     """
     first_image = ProductImage.objects.filter(product=OuterRef("pk")).order_by("sort_order", "id")
+    # A LIMIT-ed scalar subquery rather than EXISTS: PostgreSQL turns EXISTS in a
+    # select list into a hashed scan of every SKU (60k rows at 10k products);
+    # this form probes the partial index `sku_in_stock_idx` for the page's rows only.
+    sku_in_stock = SKU.objects.filter(product=OuterRef("pk"), is_active=True, stock__gt=0)
     return (
         Product.objects.sellable_in(market)
         .annotate(
             price=F("prices__price"),
             original_price=F("prices__original_price"),
-            in_stock=Exists(
-                SKU.objects.filter(product=OuterRef("pk"), is_active=True, stock__gt=0)
-            ),
+            in_stock_sku=Subquery(sku_in_stock.values("pk")[:1]),
+        )
+        .annotate(
+            in_stock=ExpressionWrapper(Q(in_stock_sku__isnull=False), output_field=BooleanField()),
             first_image=Subquery(first_image.values("image")[:1]),
         )
         .order_by("-created_at", "-id")
