@@ -5,6 +5,7 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from banners.models import Banner
+from main.serializers import AbsoluteMediaField
 
 
 class BannerListInput(serializers.Serializer):
@@ -12,8 +13,8 @@ class BannerListInput(serializers.Serializer):
 
 
 class BannerOutput(serializers.ModelSerializer):
-    image = serializers.SerializerMethodField()
-    mobile_image = serializers.SerializerMethodField()
+    image = AbsoluteMediaField()
+    mobile_image = AbsoluteMediaField()
     category = serializers.CharField(
         source="category_slug",
         allow_null=True,
@@ -37,16 +38,3 @@ class BannerOutput(serializers.ModelSerializer):
             "ends_at",
         )
         read_only_fields = fields
-
-    def _absolute(self, file) -> str | None:
-        if not file:
-            return None
-        url = file.url
-        request = self.context.get("request")
-        return request.build_absolute_uri(url) if request is not None else url
-
-    def get_image(self, banner: Banner) -> str | None:
-        return self._absolute(banner.image)
-
-    def get_mobile_image(self, banner: Banner) -> str | None:
-        return self._absolute(banner.mobile_image)

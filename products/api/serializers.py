@@ -9,17 +9,10 @@ from __future__ import annotations
 from decimal import ROUND_HALF_UP, Decimal
 
 from django.conf import settings
-from django.core.files.storage import default_storage
 from rest_framework import serializers
 
 from main.markets import market_config
-
-
-def absolute_media_url(request, name: str | None) -> str | None:
-    if not name:
-        return None
-    url = default_storage.url(name)
-    return request.build_absolute_uri(url) if request is not None else url
+from main.serializers import AbsoluteMediaField, absolute_media_url
 
 
 def discount_percent(price: Decimal | None, original: Decimal | None) -> int | None:
@@ -37,10 +30,7 @@ class SubcategoryOutput(serializers.Serializer):
     id = serializers.IntegerField()
     name = serializers.CharField()
     slug = serializers.CharField()
-    image = serializers.SerializerMethodField()
-
-    def get_image(self, obj) -> str | None:
-        return absolute_media_url(self.context.get("request"), obj.image.name)
+    image = AbsoluteMediaField()
 
 
 class CategoryOutput(serializers.Serializer):
@@ -48,14 +38,11 @@ class CategoryOutput(serializers.Serializer):
     name = serializers.CharField()
     slug = serializers.CharField()
     description = serializers.CharField()
-    image = serializers.SerializerMethodField()
+    image = AbsoluteMediaField()
     market = serializers.CharField()
     sort_order = serializers.IntegerField()
     product_count = serializers.IntegerField()
     subcategories = SubcategoryOutput(many=True)
-
-    def get_image(self, obj) -> str | None:
-        return absolute_media_url(self.context.get("request"), obj.image.name)
 
 
 class _PricedProductMixin(serializers.Serializer):
@@ -91,12 +78,9 @@ class ProductListOutput(_PricedProductMixin):
 
 class ProductImageOutput(serializers.Serializer):
     id = serializers.IntegerField()
-    url = serializers.SerializerMethodField()
+    url = AbsoluteMediaField(source="image")
     alt_text = serializers.CharField()
     sort_order = serializers.IntegerField()
-
-    def get_url(self, obj) -> str | None:
-        return absolute_media_url(self.context.get("request"), obj.image.name)
 
 
 class ProductFeatureOutput(serializers.Serializer):
@@ -173,10 +157,7 @@ class FacetsOutput(serializers.Serializer):
 
 class ReviewImageOutput(serializers.Serializer):
     id = serializers.IntegerField()
-    url = serializers.SerializerMethodField()
-
-    def get_url(self, obj) -> str | None:
-        return absolute_media_url(self.context.get("request"), obj.image.name)
+    url = AbsoluteMediaField(source="image")
 
 
 class ReviewOutput(serializers.Serializer):
