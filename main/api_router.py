@@ -12,5 +12,6 @@ urlpatterns = [
     path("users/me/phone/", include("users.api.phone_urls")),
     path("users/", include("users.api.urls")),
     path("", include("products.api.urls")),
+    path("", include("products.api.cart_urls")),
     path("", include("banners.api.urls")),
 ]

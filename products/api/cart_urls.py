@@ -1,0 +1,3 @@
+"""Cart and wishlist routes (cart/, wishlist/), mounted at /api/v1/."""
+
+urlpatterns: list = []
