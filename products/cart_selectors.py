@@ -1,0 +1,103 @@
+"""Cart and wishlist reads: one query for the cart lines, whatever their number."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.db.models import OuterRef, QuerySet, Subquery
+
+from main.markets import CatalogMarket, market_config
+from products.models import CartItem, Product, ProductImage, ProductPrice
+from products.selectors import product_list
+
+ZERO = Decimal("0.00")
+
+
+@dataclass(frozen=True)
+class CartLine:
+    item: CartItem
+    unit_price: Decimal | None
+    line_total: Decimal | None
+    image: str | None
+    is_available: bool
+    price_changed: bool
+
+
+@dataclass(frozen=True)
+class CartSummary:
+    items: list[CartLine]
+    item_count: int
+    subtotal: Decimal
+    currency: str
+
+
+def _cart_items(*, user, market: str) -> QuerySet[CartItem]:
+    """The user's lines with SKU, product, current price in `market` and first image."""
+    price = ProductPrice.objects.filter(product=OuterRef("sku__product"), market=market)
+    image = ProductImage.objects.filter(product=OuterRef("sku__product")).order_by(
+        "sort_order", "id"
+    )
+    return (
+        CartItem.objects.filter(cart__user=user)
+        .select_related("sku__product")
+        .annotate(
+            current_price=Subquery(price.values("price")[:1]),
+            first_image=Subquery(image.values("image")[:1]),
+        )
+        .order_by("created_at", "id")
+    )
+
+
+def cart_get(*, user, market: str) -> CartSummary:
+    """The cart as SPEC §4 shows it. Unavailable lines are listed but not totalled.
+
+    A line is available when its SKU and product are active, the product is
+    still sold in `market` (its market and a price there) and stock covers the
+    quantity. `price_changed` compares the current price with the snapshot.
+    """
+    lines: list[CartLine] = []
+    subtotal = ZERO
+    item_count = 0
+    for item in _cart_items(user=user, market=market):
+        sku, product, price = item.sku, item.sku.product, item.current_price
+        sellable = (
+            product.is_active
+            and product.market in (market, CatalogMarket.ALL)
+            and price is not None
+        )
+        available = sellable and sku.is_active and sku.stock >= item.quantity
+        unit_price = price if sellable else None
+        line_total = unit_price * item.quantity if unit_price is not None else None
+        if available:
+            subtotal += line_total
+        item_count += item.quantity
+        lines.append(
+            CartLine(
+                item=item,
+                unit_price=unit_price,
+                line_total=line_total,
+                image=product.main_image.name or item.first_image,
+                is_available=available,
+                price_changed=(
+                    unit_price is not None
+                    and item.unit_price_at_add is not None
+                    and unit_price != item.unit_price_at_add
+                ),
+            )
+        )
+    return CartSummary(
+        items=lines,
+        item_count=item_count,
+        subtotal=subtotal,
+        currency=market_config(market).currency,
+    )
+
+
+def wishlist_products(*, user, market: str) -> QuerySet[Product]:
+    """The user's wished products still sellable in `market`, most recently added first."""
+    return (
+        product_list(market=market)
+        .filter(wishlist_items__wishlist__user=user)
+        .order_by("-wishlist_items__created_at", "-wishlist_items__id")
+    )
