@@ -88,6 +88,14 @@ class UnsupportedMarket(ApplicationError):
     default_detail = "Only Kyrgyzstan (+996) and United States (+1) phone numbers are supported."
 
 
+class MarketMismatch(ApplicationError):
+    """Something of one market used with another (orders and carts belong to one market)."""
+
+    status_code = 400
+    code = "market_mismatch"
+    default_detail = "This belongs to another market."
+
+
 class InvalidMarket(ApplicationError):
     status_code = 400
     code = "invalid_market"

@@ -12,7 +12,7 @@ from django.conf import settings
 from django.db import transaction
 
 from main.exceptions import ApplicationError, Conflict
-from main.markets import CatalogMarket
+from main.markets import CatalogMarket, MarketMismatch
 from products.models import SKU, Cart, CartItem, Product, ProductPrice, Wishlist, WishlistItem
 
 
@@ -26,8 +26,7 @@ class InvalidReference(ApplicationError):
     default_detail = "Invalid input."
 
 
-class MarketMismatch(ApplicationError):
-    code = "market_mismatch"
+class NotSoldInMarket(MarketMismatch):
     default_detail = "This product is not sold in your market."
 
 
@@ -49,16 +48,16 @@ def _check_quantity(quantity: int) -> None:
 
 
 def _price_in(product: Product, market: str) -> Decimal:
-    """The product's current price in `market`; MarketMismatch when it is not sold there."""
+    """The product's current price in `market`; NotSoldInMarket when it is not sold there."""
     if product.market not in (market, CatalogMarket.ALL):
-        raise MarketMismatch()
+        raise NotSoldInMarket()
     price = (
         ProductPrice.objects.filter(product=product, market=market)
         .values_list("price", flat=True)
         .first()
     )
     if price is None:
-        raise MarketMismatch()
+        raise NotSoldInMarket()
     return price
 
 
@@ -145,7 +144,7 @@ def wishlist_item_add(*, user, market: str, product_id: int) -> tuple[WishlistIt
             "Unknown product.", errors={"product_id": [f"No product with id {product_id}."]}
         )
     if not Product.objects.sellable_in(market).filter(pk=product.pk).exists():
-        raise MarketMismatch()
+        raise NotSoldInMarket()
     wishlist, _ = Wishlist.objects.get_or_create(user=user)
     return WishlistItem.objects.get_or_create(wishlist=wishlist, product=product)
 

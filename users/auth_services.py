@@ -29,7 +29,7 @@ from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, Ou
 from rest_framework_simplejwt.tokens import RefreshToken
 
 from main.exceptions import ApplicationError
-from main.markets import parse_phone
+from main.markets import MarketMismatch, parse_phone
 from users.models import User, VerificationCode
 from users.services import notify_user
 from users.sms import send_sms
@@ -74,9 +74,7 @@ class AccountInactive(ApplicationError):
     default_detail = "This account is deactivated."
 
 
-class MarketMismatch(ApplicationError):
-    status_code = 400
-    code = "market_mismatch"
+class PhoneMarketMismatch(MarketMismatch):
     default_detail = "The new number must belong to your account's market."
 
 
@@ -352,7 +350,7 @@ def phone_change_request(*, user: User, phone: str, requester_ip: str | None = N
     """Send a code to the new number. Same market only (orders belong to a market)."""
     parsed = parse_phone(phone)
     if parsed.market != user.market:
-        raise MarketMismatch()
+        raise PhoneMarketMismatch()
     if parsed.e164 == user.phone:
         raise ApplicationError(
             "This is already your number.",
@@ -378,7 +376,7 @@ def phone_change_confirm(*, user: User, phone: str, code: str) -> User:
     """
     parsed = parse_phone(phone)
     if parsed.market != user.market:
-        raise MarketMismatch()
+        raise PhoneMarketMismatch()
     if cache.get(_phone_change_key(user.pk)) != parsed.e164:
         raise OTPInvalid("Request a code for this number first.")
     otp_consume(phone=parsed.e164, code=code, purpose=PHONE_CHANGE)

@@ -13,7 +13,7 @@ from django.utils import timezone
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 
 from main.exceptions import ApplicationError
-from main.markets import market_config, parse_phone
+from main.markets import MarketMismatch, market_config, parse_phone
 from users.models import Address, Notification, PaymentMethod, User
 
 # --- Errors ------------------------------------------------------------------------
@@ -30,9 +30,7 @@ class InvalidInput(ApplicationError):
         super().__init__(f"{field}: {message}", errors={field: [message]})
 
 
-class AddressPhoneMarketMismatch(ApplicationError):
-    status_code = 400
-    code = "market_mismatch"
+class AddressPhoneMarketMismatch(MarketMismatch):
     default_detail = "The recipient's phone must be a number of your market."
 
 
@@ -209,15 +207,21 @@ def address_update(*, address: Address, is_default: bool | None = None, **fields
     return address
 
 
+def _delete_keeping_a_default(obj: Address | PaymentMethod) -> None:
+    """Delete `obj`; if it was the default, the owner's newest remaining one takes over."""
+    user = obj.user
+    _lock_owner(user)
+    model = type(obj)
+    was_default = model.objects.filter(pk=obj.pk, is_default=True).exists()
+    obj.delete()
+    if was_default:
+        _promote_newest(model, user=user)
+
+
 @transaction.atomic
 def address_delete(*, address: Address) -> None:
     """Delete an address; if it was the default, the newest remaining one takes over."""
-    user = address.user
-    _lock_owner(user)
-    was_default = Address.objects.filter(pk=address.pk, is_default=True).exists()
-    address.delete()
-    if was_default:
-        _promote_newest(Address, user=user)
+    _delete_keeping_a_default(address)
 
 
 # --- Payment methods -------------------------------------------------------------------
@@ -352,12 +356,7 @@ def payment_method_update(
 @transaction.atomic
 def payment_method_delete(*, payment_method: PaymentMethod) -> None:
     """Delete a card; if it was the default, the newest remaining one takes over."""
-    user = payment_method.user
-    _lock_owner(user)
-    was_default = PaymentMethod.objects.filter(pk=payment_method.pk, is_default=True).exists()
-    payment_method.delete()
-    if was_default:
-        _promote_newest(PaymentMethod, user=user)
+    _delete_keeping_a_default(payment_method)
 
 
 # --- Notifications -----------------------------------------------------------------------
