@@ -13,5 +13,7 @@ urlpatterns = [
     path("users/", include("users.api.urls")),
     path("", include("products.api.urls")),
     path("", include("products.api.cart_urls")),
+    path("", include("orders.api.urls")),
+    path("", include("orders.api.review_urls")),
     path("", include("banners.api.urls")),
 ]

@@ -7,6 +7,7 @@ fills in what the environment does not set (it never overrides it).
 from __future__ import annotations
 
 import os
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
@@ -52,6 +53,15 @@ def env_int(name: str, default: int) -> int:
         return int(raw)
     except ValueError as exc:
         raise ImproperlyConfigured(f"{name} must be an integer, got {raw!r}.") from exc
+
+
+def env_decimal(name: str, default: str) -> Decimal:
+    """A money or rate value, read as a Decimal (never a float)."""
+    raw = env_str(name) or default
+    try:
+        return Decimal(raw)
+    except InvalidOperation as exc:
+        raise ImproperlyConfigured(f"{name} must be a decimal number, got {raw!r}.") from exc
 
 
 def env_list(name: str, default: str = "") -> list[str]:

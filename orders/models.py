@@ -215,3 +215,30 @@ class ReviewImage(models.Model):
 
     def __str__(self) -> str:
         return f"Image #{self.sort_order} of review {self.review_id}"
+
+
+class IdempotencyKey(models.Model):
+    """A checkout request's `Idempotency-Key`, so a retry returns the first order.
+
+    The key is scoped to its user; `request_hash` fingerprints the body so the same
+    key with a different body is refused. Rows older than
+    `IDEMPOTENCY_KEY_TTL_HOURS` are ignored and removed by the daily clean-up.
+    """
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="idempotency_keys"
+    )
+    key = models.CharField(max_length=255)
+    request_hash = models.CharField(max_length=64)
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="+")
+    response_status = models.PositiveSmallIntegerField(default=201)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ("-created_at",)
+        constraints = [
+            models.UniqueConstraint(fields=("user", "key"), name="idempotency_user_key_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.key} → {self.order_id}"

@@ -7,7 +7,7 @@ from datetime import timedelta
 import dj_database_url
 from celery.schedules import crontab
 
-from main.env import BASE_DIR, env_bool, env_int, env_list, env_str
+from main.env import BASE_DIR, env_bool, env_decimal, env_int, env_list, env_str
 
 # --- Core -------------------------------------------------------------------
 
@@ -219,6 +219,24 @@ CATALOGUE_CACHE_SECONDS = env_int("CATALOGUE_CACHE_SECONDS", 60)
 CATALOGUE_HTTP_MAX_AGE = env_int("CATALOGUE_HTTP_MAX_AGE", 60)
 # Most units of one SKU in a cart line (the database allows at most 99).
 MAX_LINE_QTY = env_int("MAX_LINE_QTY", 10)
+
+# --- Orders ------------------------------------------------------------------------
+
+# Shipping per market, in its currency: `cost`, or nothing once the subtotal reaches `free_from`.
+SHIPPING = {
+    "KG": {
+        "cost": env_decimal("SHIPPING_COST_KG", "200.00"),
+        "free_from": env_decimal("SHIPPING_FREE_FROM_KG", "5000.00"),
+    },
+    "US": {
+        "cost": env_decimal("SHIPPING_COST_US", "9.99"),
+        "free_from": env_decimal("SHIPPING_FREE_FROM_US", "100.00"),
+    },
+}
+# How long an Idempotency-Key on checkout is remembered.
+IDEMPOTENCY_KEY_TTL_HOURS = env_int("IDEMPOTENCY_KEY_TTL_HOURS", 24)
+# New reviews wait for a moderator when on; otherwise they are published at once.
+REVIEWS_REQUIRE_APPROVAL = env_bool("REVIEWS_REQUIRE_APPROVAL", default=False)
 
 # --- REST framework ---------------------------------------------------------------
 
