@@ -16,4 +16,5 @@ urlpatterns = [
     path("", include("orders.api.urls")),
     path("", include("orders.api.review_urls")),
     path("", include("banners.api.urls")),
+    path("manager/", include("store_manager.api.urls")),
 ]
