@@ -74,7 +74,7 @@ def _check_sku(*, sku: SKU, quantity: int, market: str) -> Decimal:
     return price
 
 
-def _locked_cart(*, user) -> Cart:
+def cart_lock(*, user) -> Cart:
     """The user's cart (created on first use), its row locked until the transaction ends."""
     cart, _ = Cart.objects.get_or_create(user=user)
     return Cart.objects.select_for_update().get(pk=cart.pk)
@@ -93,7 +93,7 @@ def cart_item_add(*, user, market: str, sku_id: int, quantity: int) -> tuple[Car
     sku = SKU.objects.select_related("product").filter(pk=sku_id).first()
     if sku is None:
         raise InvalidReference("Unknown SKU.", errors={"sku_id": [f"No SKU with id {sku_id}."]})
-    cart = _locked_cart(user=user)
+    cart = cart_lock(user=user)
     item = CartItem.objects.filter(cart=cart, sku=sku).first()
     total = quantity + (item.quantity if item else 0)
     price = _check_sku(sku=sku, quantity=total, market=market)
@@ -112,7 +112,7 @@ def cart_item_add(*, user, market: str, sku_id: int, quantity: int) -> tuple[Car
 @transaction.atomic
 def cart_item_update(*, user, market: str, item_id: int, quantity: int) -> CartItem:
     """Set a line's quantity (same checks as adding)."""
-    cart = _locked_cart(user=user)
+    cart = cart_lock(user=user)
     item = _own_item(cart=cart, item_id=item_id)
     item.unit_price_at_add = _check_sku(sku=item.sku, quantity=quantity, market=market)
     item.quantity = quantity
@@ -123,14 +123,14 @@ def cart_item_update(*, user, market: str, item_id: int, quantity: int) -> CartI
 
 @transaction.atomic
 def cart_item_delete(*, user, item_id: int) -> None:
-    cart = _locked_cart(user=user)
+    cart = cart_lock(user=user)
     _own_item(cart=cart, item_id=item_id).delete()
     cart.save(update_fields=("updated_at",))
 
 
 @transaction.atomic
 def cart_clear(*, user) -> None:
-    cart = _locked_cart(user=user)
+    cart = cart_lock(user=user)
     CartItem.objects.filter(cart=cart).delete()
     cart.save(update_fields=("updated_at",))
 

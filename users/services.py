@@ -159,7 +159,8 @@ ADDRESS_FIELDS = (
 )
 
 
-def _address_phone(*, user: User, raw: str) -> str:
+def address_phone(*, user: User, raw: str) -> str:
+    """A delivery phone in E.164; it must be of the user's market (addresses and checkout)."""
     parsed = parse_phone(raw)
     if parsed.market != user.market:
         prefix = market_config(user.market).phone_prefix
@@ -175,7 +176,7 @@ def address_create(*, user: User, is_default: bool = False, **fields: Any) -> Ad
     if unknown:
         raise TypeError(f"Unknown address fields: {sorted(unknown)}")
     _lock_owner(user)
-    fields["phone"] = _address_phone(user=user, raw=fields.get("phone", ""))
+    fields["phone"] = address_phone(user=user, raw=fields.get("phone", ""))
     address = Address(user=user, **fields)
     address.full_clean(exclude=("user", "is_default"))
     if is_default or not Address.objects.filter(user=user).exists():
@@ -196,7 +197,7 @@ def address_update(*, address: Address, is_default: bool | None = None, **fields
     if is_default is False and address.is_default:
         _refuse_unsetting_default()
     if "phone" in fields:
-        fields["phone"] = _address_phone(user=address.user, raw=fields["phone"])
+        fields["phone"] = address_phone(user=address.user, raw=fields["phone"])
     for name, value in fields.items():
         setattr(address, name, value)
     address.full_clean(exclude=("user", "is_default"))

@@ -1,5 +1,15 @@
-"""Routes; filled in by the orders API."""
+"""Customer order routes (orders/), mounted at /api/v1/."""
 
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-urlpatterns: list = []
+from orders.api import views
+
+urlpatterns = [
+    path("orders/", views.OrderListView.as_view(), name="orders"),
+    path("orders/<str:order_number>/", views.OrderDetailView.as_view(), name="order-detail"),
+    path(
+        "orders/<str:order_number>/cancel/",
+        views.OrderCancelView.as_view(),
+        name="order-cancel",
+    ),
+]

@@ -1,0 +1,134 @@
+"""Orders API shapes (SPEC §4). Output serializers read; input serializers only parse."""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from main.serializers import AbsoluteMediaField
+from orders.models import Order, OrderItem, OrderStatus, OrderStatusHistory, PaymentMethodType
+from orders.services import CUSTOMER_CANCELLABLE
+
+
+class InlineAddressInput(serializers.Serializer):
+    recipient_name = serializers.CharField(max_length=150)
+    phone = serializers.CharField(max_length=32, help_text="International format, your market.")
+    city = serializers.CharField(max_length=100)
+    street = serializers.CharField(max_length=200)
+    building = serializers.CharField(max_length=50)
+    apartment = serializers.CharField(max_length=50, required=False, allow_blank=True)
+    postal_code = serializers.CharField(max_length=20, required=False, allow_blank=True)
+    notes = serializers.CharField(max_length=500, required=False, allow_blank=True)
+
+
+class CheckoutInput(serializers.Serializer):
+    address_id = serializers.IntegerField(required=False, min_value=1)
+    address = InlineAddressInput(required=False)
+    payment_method = serializers.ChoiceField(choices=PaymentMethodType.choices)
+    payment_method_id = serializers.IntegerField(required=False, min_value=1)
+    comment = serializers.CharField(max_length=1000, required=False, allow_blank=True, default="")
+    expected_total = serializers.DecimalField(
+        max_digits=12, decimal_places=2, required=False, min_value=0
+    )
+
+    def validate(self, attrs):
+        if ("address_id" in attrs) == ("address" in attrs):
+            raise serializers.ValidationError({"address": ["Give either address_id or address."]})
+        return attrs
+
+
+class CancelInput(serializers.Serializer):
+    reason = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
+
+
+class OrderListQuery(serializers.Serializer):
+    status = serializers.ChoiceField(choices=OrderStatus.choices, required=False)
+
+
+class OrderItemOutput(serializers.ModelSerializer):
+    image = AbsoluteMediaField()
+
+    class Meta:
+        model = OrderItem
+        fields = (
+            "product_id",
+            "product_name",
+            "product_slug",
+            "sku_id",
+            "sku_code",
+            "size",
+            "color",
+            "image",
+            "unit_price",
+            "quantity",
+            "line_total",
+        )
+        read_only_fields = fields
+
+
+class StatusHistoryOutput(serializers.ModelSerializer):
+    class Meta:
+        model = OrderStatusHistory
+        fields = ("from_status", "to_status", "note", "created_at")
+        read_only_fields = fields
+
+
+class ShippingAddressOutput(serializers.Serializer):
+    recipient_name = serializers.CharField(source="shipping_recipient")
+    phone = serializers.CharField(source="shipping_phone")
+    city = serializers.CharField(source="shipping_city")
+    street = serializers.CharField(source="shipping_street")
+    building = serializers.CharField(source="shipping_building")
+    apartment = serializers.CharField(source="shipping_apartment")
+    postal_code = serializers.CharField(source="shipping_postal_code")
+    notes = serializers.CharField(source="shipping_notes")
+
+
+class OrderListOutput(serializers.ModelSerializer):
+    items = OrderItemOutput(many=True, read_only=True)
+    item_count = serializers.SerializerMethodField()
+    can_cancel = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Order
+        fields = (
+            "order_number",
+            "status",
+            "payment_method",
+            "payment_status",
+            "market",
+            "currency",
+            "items",
+            "item_count",
+            "subtotal",
+            "shipping_cost",
+            "discount",
+            "total",
+            "can_cancel",
+            "created_at",
+        )
+        read_only_fields = fields
+
+    def get_item_count(self, order: Order) -> int:
+        return sum(item.quantity for item in order.items.all())
+
+    def get_can_cancel(self, order: Order) -> bool:
+        return order.status in CUSTOMER_CANCELLABLE
+
+
+class OrderOutput(OrderListOutput):
+    shipping_address = ShippingAddressOutput(source="*", read_only=True)
+    status_history = StatusHistoryOutput(many=True, read_only=True)
+
+    class Meta(OrderListOutput.Meta):
+        fields = (
+            *OrderListOutput.Meta.fields,
+            "shipping_address",
+            "comment",
+            "status_history",
+            "confirmed_at",
+            "shipped_at",
+            "delivered_at",
+            "cancelled_at",
+            "cancel_reason",
+        )
+        read_only_fields = fields

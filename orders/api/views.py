@@ -1,0 +1,108 @@
+"""Customer orders API: checkout, own orders, cancel. Views parse, call a service, respond."""
+
+from __future__ import annotations
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework.generics import GenericAPIView
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.response import Response
+
+from main.exceptions import ApplicationError
+from main.pagination import PageNumberPagination
+from orders import selectors, services
+from orders.api.serializers import (
+    CancelInput,
+    CheckoutInput,
+    OrderListOutput,
+    OrderListQuery,
+    OrderOutput,
+)
+
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+IDEMPOTENCY_KEY_MAX = 255
+
+
+def _idempotency_key(request) -> str | None:
+    key = request.headers.get(IDEMPOTENCY_HEADER)
+    if key is None:
+        return None
+    if not key or len(key) > IDEMPOTENCY_KEY_MAX or not key.isprintable():
+        message = f"Idempotency-Key must be 1 to {IDEMPOTENCY_KEY_MAX} printable characters."
+        raise ApplicationError(message, code="invalid", errors={IDEMPOTENCY_HEADER: [message]})
+    return key
+
+
+class _OrdersView(GenericAPIView):
+    permission_classes = (IsAuthenticated,)
+
+    def order_response(self, order_number: str, status_code: int = 200) -> Response:
+        order = selectors.order_detail(user=self.request.user, order_number=order_number)
+        if order is None:
+            raise services.OrderNotFound()
+        return Response(OrderOutput(order, context=self.get_serializer_context()).data, status_code)
+
+
+class OrderListView(_OrdersView):
+    """GET: your orders, newest first (`?status=`). POST: check out the cart (SPEC §4)."""
+
+    serializer_class = OrderListOutput
+    pagination_class = PageNumberPagination
+
+    @extend_schema(parameters=[OrderListQuery], responses=OrderListOutput(many=True))
+    def get(self, request):
+        query = OrderListQuery(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        orders = selectors.order_list(user=request.user, **query.validated_data)
+        page = self.paginate_queryset(orders)
+        return self.get_paginated_response(
+            OrderListOutput(page, many=True, context=self.get_serializer_context()).data
+        )
+
+    @extend_schema(
+        request=CheckoutInput,
+        responses={201: OrderOutput},
+        parameters=[
+            OpenApiParameter(
+                IDEMPOTENCY_HEADER,
+                OpenApiTypes.STR,
+                OpenApiParameter.HEADER,
+                description="Retry-safe checkout: the same key returns the first order (24 h).",
+            )
+        ],
+    )
+    def post(self, request):
+        key = _idempotency_key(request)
+        data = CheckoutInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        result = services.order_checkout(
+            user=request.user,
+            idempotency_key=key,
+            payload=data.validated_data,
+            **{k: v for k, v in data.validated_data.items() if k != "payment_method_id"},
+        )
+        return self.order_response(result.order.order_number, result.status_code)
+
+
+class OrderDetailView(_OrdersView):
+    """One of your orders with its items and status history."""
+
+    serializer_class = OrderOutput
+
+    def get(self, request, order_number: str):
+        return self.order_response(order_number)
+
+
+class OrderCancelView(_OrdersView):
+    """Cancel your order while it is pending or confirmed; its stock goes back on sale."""
+
+    serializer_class = CancelInput
+
+    @extend_schema(request=CancelInput, responses=OrderOutput)
+    def post(self, request, order_number: str):
+        data = CancelInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        services.order_cancel_by_customer(
+            user=request.user, order_number=order_number, reason=data.validated_data["reason"]
+        )
+        return self.order_response(order_number)

@@ -1,0 +1,32 @@
+"""Order reads for customers: a constant number of queries whatever the page size."""
+
+from __future__ import annotations
+
+from django.db.models import Prefetch, QuerySet
+
+from orders.models import Order, OrderItem, OrderStatusHistory
+
+
+def order_list(*, user, status: str | None = None) -> QuerySet[Order]:
+    """The user's orders, newest first, with their items (one extra query per page)."""
+    queryset = Order.objects.filter(user=user).prefetch_related(
+        Prefetch("items", queryset=OrderItem.objects.order_by("id"))
+    )
+    if status:
+        queryset = queryset.filter(status=status)
+    return queryset.order_by("-created_at", "-id")
+
+
+def order_detail(*, user, order_number: str) -> Order | None:
+    """One of the user's orders with items and status history; None if it is not theirs."""
+    return (
+        Order.objects.filter(user=user, order_number=order_number)
+        .prefetch_related(
+            Prefetch("items", queryset=OrderItem.objects.order_by("id")),
+            Prefetch(
+                "status_history",
+                queryset=OrderStatusHistory.objects.order_by("created_at", "id"),
+            ),
+        )
+        .first()
+    )

@@ -1,0 +1,451 @@
+"""Orders: checkout and the status machine. Every rule about placing or moving an order.
+
+Checkout turns the cart into an order in one transaction: the cart row is locked
+(so one user's checkouts and cart edits queue), SKU rows are locked in id order,
+stock is checked and taken with the locks held, prices are read from
+`ProductPrice` of the order's market, and the cart is emptied. Every status change
+goes through `order_transition`, which locks the order row so that racing changes
+queue and stock returns exactly once. Side effects (notifications, snapshot
+recomputes, catalogue cache) are queued by `orders.events` to run after commit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from main.exceptions import ApplicationError, Conflict
+from main.markets import CatalogMarket, market_config
+from orders import events, stock
+from orders.models import (
+    IdempotencyKey,
+    Order,
+    OrderItem,
+    OrderStatus,
+    OrderStatusHistory,
+    PaymentMethodType,
+)
+from products.cart_services import NotSoldInMarket, cart_lock
+from products.models import CartItem, ProductImage, ProductPrice
+from users.models import Address, User
+from users.services import ADDRESS_FIELDS, address_phone
+
+S = OrderStatus
+CENT = Decimal("0.01")
+
+# The only moves an order can make (SPEC §4). `cancelled → pending` is "resume": managers only.
+TRANSITIONS: dict[str, frozenset[str]] = {
+    S.PENDING: frozenset({S.CONFIRMED, S.CANCELLED}),
+    S.CONFIRMED: frozenset({S.PROCESSING, S.CANCELLED}),
+    S.PROCESSING: frozenset({S.SHIPPED, S.CANCELLED}),
+    S.SHIPPED: frozenset({S.DELIVERED}),
+    S.DELIVERED: frozenset(),
+    S.CANCELLED: frozenset({S.PENDING}),
+}
+# A customer may cancel its own order only this early.
+CUSTOMER_CANCELLABLE = frozenset({S.PENDING, S.CONFIRMED})
+# The timestamp each status sets when reached.
+MILESTONES = {
+    S.CONFIRMED: "confirmed_at",
+    S.SHIPPED: "shipped_at",
+    S.DELIVERED: "delivered_at",
+    S.CANCELLED: "cancelled_at",
+}
+# Order numbers: market prefix + 8 characters without look-alikes (0/O, 1/I/L): 32^8 ≈ 10^12.
+ORDER_NUMBER_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
+ORDER_NUMBER_LENGTH = 8
+_ORDER_NUMBER_ATTEMPTS = 5
+
+
+class CartEmpty(ApplicationError):
+    code = "cart_empty"
+    default_detail = "Your cart is empty."
+
+
+class PaymentMethodUnavailable(ApplicationError):
+    code = "payment_method_unavailable"
+    default_detail = "Card payments are not available yet; choose cash on delivery."
+
+
+class PriceChanged(Conflict):
+    code = "price_changed"
+    default_detail = "Prices changed since you saw your cart; review the new total."
+
+
+class InvalidTransition(Conflict):
+    code = "invalid_transition"
+    default_detail = "The order cannot move to that status."
+
+
+class IdempotencyConflict(ApplicationError):
+    status_code = 422
+    code = "idempotency_conflict"
+    default_detail = "This Idempotency-Key was already used with a different request."
+
+
+class InvalidCheckout(ApplicationError):
+    code = "invalid"
+    default_detail = "Invalid input."
+
+
+class OrderNotFound(ApplicationError):
+    status_code = 404
+    code = "not_found"
+    default_detail = "No such order."
+
+
+@dataclass(frozen=True)
+class CheckoutResult:
+    order: Order
+    replayed: bool  # True when an Idempotency-Key returned an earlier order
+    status_code: int = 201
+
+
+# --- Checkout ------------------------------------------------------------------------------
+
+
+def shipping_cost_for(*, market: str, subtotal: Decimal) -> Decimal:
+    """Shipping in the market's currency: the flat cost, or nothing from the free threshold."""
+    rule = settings.SHIPPING[market]
+    if subtotal >= rule["free_from"]:
+        return Decimal("0.00")
+    return Decimal(rule["cost"]).quantize(CENT)
+
+
+def request_fingerprint(payload: dict[str, Any]) -> str:
+    """A stable hash of a checkout body, to tell a retry from a different request."""
+    canonical = json.dumps(payload, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def order_checkout(
+    *,
+    user: User,
+    payment_method: str,
+    address_id: int | None = None,
+    address: dict[str, Any] | None = None,
+    comment: str = "",
+    expected_total: Decimal | None = None,
+    idempotency_key: str | None = None,
+    payload: dict[str, Any] | None = None,
+) -> CheckoutResult:
+    """Place an order from the user's cart in the user's market (SPEC §4).
+
+    `payload` is the request body as received (for the idempotency fingerprint);
+    it defaults to the keyword arguments. Raises `CartEmpty`, `OutOfStock`,
+    `PriceChanged`, `PaymentMethodUnavailable`, `IdempotencyConflict`,
+    `MarketMismatch` or `InvalidCheckout`; any of them leaves everything unchanged.
+    """
+    if payment_method != PaymentMethodType.CASH_ON_DELIVERY:
+        raise PaymentMethodUnavailable()
+    if payload is None:
+        payload = {
+            "payment_method": payment_method,
+            "address_id": address_id,
+            "address": address,
+            "comment": comment,
+            "expected_total": expected_total,
+        }
+    fingerprint = request_fingerprint(payload)
+    try:
+        with transaction.atomic():
+            return _checkout(
+                user=user,
+                payment_method=payment_method,
+                address_id=address_id,
+                address=address,
+                comment=comment,
+                expected_total=expected_total,
+                idempotency_key=idempotency_key,
+                fingerprint=fingerprint,
+            )
+    except IntegrityError:
+        # Two requests with one new key raced past the check: the loser returns the winner's.
+        if idempotency_key is None:
+            raise
+        replay = _idempotent_replay(user=user, key=idempotency_key, fingerprint=fingerprint)
+        if replay is None:
+            raise
+        return replay
+
+
+def _checkout(
+    *,
+    user: User,
+    payment_method: str,
+    address_id: int | None,
+    address: dict[str, Any] | None,
+    comment: str,
+    expected_total: Decimal | None,
+    idempotency_key: str | None,
+    fingerprint: str,
+) -> CheckoutResult:
+    market = user.market
+    # The cart lock queues this user's checkouts, retries and cart edits behind each other.
+    cart = cart_lock(user=user)
+    if idempotency_key is not None:
+        replay = _idempotent_replay(user=user, key=idempotency_key, fingerprint=fingerprint)
+        if replay is not None:
+            return replay
+
+    lines = list(CartItem.objects.filter(cart=cart).order_by("sku_id").values("sku_id", "quantity"))
+    if not lines:
+        raise CartEmpty()
+    shipping = _shipping_address(user=user, address_id=address_id, address=address)
+
+    quantities = {line["sku_id"]: line["quantity"] for line in lines}
+    locked = stock.lock_skus(quantities)
+    prices = _prices(market=market, product_ids={sku.product_id for sku in locked.values()})
+    for sku in locked.values():
+        if sku.product.market not in (market, CatalogMarket.ALL) or sku.product_id not in prices:
+            raise NotSoldInMarket(f"{sku.code} is not sold in your market.")
+
+    items = [
+        _order_item(sku=locked[sku_id], unit_price=prices[locked[sku_id].product_id], quantity=qty)
+        for sku_id, qty in quantities.items()
+    ]
+    subtotal = sum((item.line_total for item in items), Decimal("0.00"))
+    shipping_cost = shipping_cost_for(market=market, subtotal=subtotal)
+    total = subtotal + shipping_cost
+    if expected_total is not None and expected_total != total:
+        raise PriceChanged(
+            extra={
+                "subtotal": str(subtotal),
+                "shipping_cost": str(shipping_cost),
+                "discount": "0.00",
+                "total": str(total),
+            }
+        )
+    stock.take(locked, quantities)
+
+    order = _create_with_number(
+        user=user,
+        market=market,
+        currency=market_config(market).currency,
+        payment_method=payment_method,
+        subtotal=subtotal,
+        shipping_cost=shipping_cost,
+        total=total,
+        comment=comment,
+        **shipping,
+    )
+    _attach_images(items)
+    for item in items:
+        item.order = order
+    OrderItem.objects.bulk_create(items)
+    OrderStatusHistory.objects.create(order=order, to_status=order.status, changed_by=user)
+    CartItem.objects.filter(cart=cart).delete()
+    if idempotency_key is not None:
+        IdempotencyKey.objects.filter(
+            user=user, key=idempotency_key, created_at__lt=_idempotency_cutoff()
+        ).delete()
+        IdempotencyKey.objects.create(
+            user=user, key=idempotency_key, request_hash=fingerprint, order=order
+        )
+    events.order_created(order)
+    return CheckoutResult(order=order, replayed=False)
+
+
+def _idempotency_cutoff():
+    return timezone.now() - timedelta(hours=settings.IDEMPOTENCY_KEY_TTL_HOURS)
+
+
+def _idempotent_replay(*, user: User, key: str, fingerprint: str) -> CheckoutResult | None:
+    """The earlier result for this key, if the key is live; refuses a different body."""
+    stored = (
+        IdempotencyKey.objects.select_related("order")
+        .filter(user=user, key=key, created_at__gte=_idempotency_cutoff())
+        .first()
+    )
+    if stored is None:
+        return None
+    if stored.request_hash != fingerprint:
+        raise IdempotencyConflict()
+    return CheckoutResult(order=stored.order, replayed=True, status_code=stored.response_status)
+
+
+def _shipping_address(
+    *, user: User, address_id: int | None, address: dict[str, Any] | None
+) -> dict[str, str]:
+    """The order's address snapshot, from a saved address or one given inline."""
+    if (address_id is None) == (address is None):
+        message = "Give either address_id or address."
+        raise InvalidCheckout(message, errors={"address": [message]})
+    if address_id is not None:
+        saved = Address.objects.filter(pk=address_id, user=user).first()
+        if saved is None:
+            message = f"You have no address with id {address_id}."
+            raise InvalidCheckout(message, errors={"address_id": [message]})
+        source = {name: getattr(saved, name) for name in ADDRESS_FIELDS}
+    else:
+        source = dict(address)
+        try:
+            source["phone"] = address_phone(user=user, raw=source.get("phone", ""))
+        except ApplicationError as exc:
+            raise InvalidCheckout(exc.detail, errors={"address": exc.errors or {}}) from exc
+    return {
+        "shipping_recipient": source["recipient_name"],
+        "shipping_phone": source["phone"],
+        "shipping_city": source["city"],
+        "shipping_street": source["street"],
+        "shipping_building": source["building"],
+        "shipping_apartment": source.get("apartment") or "",
+        "shipping_postal_code": source.get("postal_code") or "",
+        "shipping_notes": source.get("notes") or "",
+    }
+
+
+def _prices(*, market: str, product_ids: set[int]) -> dict[int, Decimal]:
+    rows = ProductPrice.objects.filter(product_id__in=product_ids, market=market)
+    return dict(rows.values_list("product_id", "price"))
+
+
+def _order_item(*, sku, unit_price: Decimal, quantity: int) -> OrderItem:
+    product = sku.product
+    return OrderItem(
+        product=product,
+        sku=sku,
+        product_name=product.name,
+        product_slug=product.slug,
+        sku_code=sku.code,
+        size=sku.size,
+        color=sku.color,
+        image=product.main_image.name or "",
+        unit_price=unit_price,
+        quantity=quantity,
+        line_total=(unit_price * quantity).quantize(CENT),
+    )
+
+
+def _attach_images(items: list[OrderItem]) -> None:
+    """Items of products without a main image get the product's first gallery image (1 query)."""
+    missing = {item.product_id for item in items if not item.image}
+    if not missing:
+        return
+    first: dict[int, str] = {}
+    gallery = ProductImage.objects.filter(product_id__in=missing).order_by(
+        "product_id", "sort_order", "id"
+    )
+    for product_id, image in gallery.values_list("product_id", "image"):
+        first.setdefault(product_id, image)
+    for item in items:
+        if not item.image:
+            item.image = first.get(item.product_id, "")
+
+
+def new_order_number(market: str) -> str:
+    suffix = "".join(secrets.choice(ORDER_NUMBER_ALPHABET) for _ in range(ORDER_NUMBER_LENGTH))
+    return f"{market}-{suffix}"
+
+
+def _create_with_number(*, market: str, **fields: Any) -> Order:
+    """Create the order under a fresh random number; a collision retries with another."""
+    for attempt in range(_ORDER_NUMBER_ATTEMPTS):
+        number = new_order_number(market)
+        try:
+            with transaction.atomic():
+                return Order.objects.create(order_number=number, market=market, **fields)
+        except IntegrityError:
+            if attempt == _ORDER_NUMBER_ATTEMPTS - 1 or not _number_taken(number):
+                raise
+    raise AssertionError("unreachable")
+
+
+def _number_taken(number: str) -> bool:
+    return Order.objects.filter(order_number=number).exists()
+
+
+# --- Status machine ------------------------------------------------------------------------
+
+
+def order_transition(
+    *,
+    order: Order,
+    to_status: str,
+    actor: User | None,
+    note: str = "",
+    by_manager: bool = False,
+    allowed_from: frozenset[str] | None = None,
+    at=None,
+) -> Order:
+    """Move an order to `to_status`: the one function every status change goes through.
+
+    Locks the order row, so racing changes queue and the loser sees the winner's
+    status. Checks the transition table (resume `cancelled → pending` only
+    `by_manager`; `allowed_from` narrows the starting statuses, e.g. for customers),
+    returns stock on cancellation and takes it again on resume (409 `out_of_stock`
+    if it is gone), sets the milestone timestamp, records the history row with the
+    actor and queues the after-commit side effects. `at` back-dates the change
+    (demo data); it defaults to now. Returns the updated order.
+    """
+    with transaction.atomic():
+        locked = Order.objects.select_for_update().get(pk=order.pk)
+        from_status = locked.status
+        allowed = TRANSITIONS[from_status]
+        if allowed_from is not None and from_status not in allowed_from:
+            allowed = frozenset()
+        if from_status == S.CANCELLED and not by_manager:
+            allowed = frozenset()
+        if to_status not in allowed:
+            raise InvalidTransition(
+                f"An order that is {from_status} cannot become {to_status}.",
+                extra={"status": from_status},
+            )
+
+        moved_stock = to_status == S.CANCELLED or from_status == S.CANCELLED
+        if moved_stock:
+            quantities = dict(locked.items.exclude(sku=None).values_list("sku_id", "quantity"))
+            locked_skus = stock.lock_skus(quantities)
+            if to_status == S.CANCELLED:
+                stock.put_back(locked_skus, quantities)
+            else:
+                gone = list(locked.items.filter(sku=None).values_list("sku_code", flat=True))
+                if gone:
+                    raise stock.out_of_stock(gone)
+                stock.take(locked_skus, quantities)
+
+        now = at or timezone.now()
+        locked.status = to_status
+        update = ["status", "updated_at"]
+        if to_status in MILESTONES:
+            setattr(locked, MILESTONES[to_status], now)
+            update.append(MILESTONES[to_status])
+        if to_status == S.CANCELLED:
+            locked.cancel_reason = note[:500]
+            update.append("cancel_reason")
+        elif from_status == S.CANCELLED:
+            locked.cancelled_at, locked.cancel_reason = None, ""
+            update += ["cancelled_at", "cancel_reason"]
+        locked.save(update_fields=update)
+        history = OrderStatusHistory.objects.create(
+            order=locked, from_status=from_status, to_status=to_status, changed_by=actor, note=note
+        )
+        if at is not None:
+            OrderStatusHistory.objects.filter(pk=history.pk).update(created_at=at)
+        events.order_status_changed(
+            locked, from_status=from_status, to_status=to_status, stock_changed=moved_stock
+        )
+    return locked
+
+
+def order_cancel_by_customer(*, user: User, order_number: str, reason: str = "") -> Order:
+    """A customer cancels its own order while it is pending or confirmed."""
+    order = Order.objects.filter(user=user, order_number=order_number).first()
+    if order is None:
+        raise OrderNotFound()
+    return order_transition(
+        order=order,
+        to_status=S.CANCELLED,
+        actor=user,
+        note=reason,
+        allowed_from=CUSTOMER_CANCELLABLE,
+    )

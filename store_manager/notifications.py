@@ -1,0 +1,69 @@
+"""Who manages a market, and the one way to tell them something (`ManagerNotification`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import Q, QuerySet
+
+from main.markets import Market
+from store_manager.models import ManagerNotification, StoreManager
+
+Type = ManagerNotification.Type
+Priority = ManagerNotification.Priority
+
+# The ManagerSettings switch that opts a manager in to each kind of event (None: always sent).
+_OPT_IN = {
+    Type.NEW_ORDER: "notify_new_orders",
+    Type.ORDER_CANCELLED: "notify_cancellations",
+    Type.REPORT_READY: "email_reports",
+}
+
+
+def managers_of(market: str) -> QuerySet[StoreManager]:
+    """Active managers (with an active user) who may manage `market`.
+
+    Role admin manages both markets; anyone else the markets of its
+    `can_manage_kg` / `can_manage_us` flags.
+    """
+    flag = {Market.KG: "can_manage_kg", Market.US: "can_manage_us"}[Market(market)]
+    return StoreManager.objects.filter(
+        Q(role=StoreManager.Role.ADMIN) | Q(**{flag: True}),
+        is_active=True,
+        user__is_active=True,
+    )
+
+
+def notify_managers(
+    *,
+    market: str,
+    type: str,
+    title: str,
+    message: str = "",
+    data: dict[str, Any] | None = None,
+    priority: str = Priority.NORMAL,
+) -> int:
+    """Leave a notification for every manager of `market` who opted in to `type`.
+
+    A manager without a settings row gets the defaults (opted in). One INSERT for
+    all recipients; returns how many were notified.
+    """
+    recipients = managers_of(market)
+    switch = _OPT_IN.get(type)
+    if switch:
+        recipients = recipients.filter(
+            Q(settings__isnull=True) | Q(**{f"settings__{switch}": True})
+        )
+    rows = [
+        ManagerNotification(
+            manager_id=manager_id,
+            type=type,
+            priority=priority,
+            title=title,
+            message=message,
+            data=data or {},
+        )
+        for manager_id in recipients.values_list("pk", flat=True)
+    ]
+    ManagerNotification.objects.bulk_create(rows)
+    return len(rows)
