@@ -127,6 +127,18 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_TIMEZONE = "UTC"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Long jobs (snapshot rebuilds, reports) are acknowledged only once done, so a worker
+# killed mid-task hands it to another worker; every task is idempotent, so a rerun is safe.
+CELERY_TASK_ACKS_LATE = True
+# …and with acks_late a worker reserves one task at a time, not a batch it may never run.
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# A task past the soft limit gets SoftTimeLimitExceeded (its transaction rolls back);
+# the hard limit kills the child process.
+CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 300)
+CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 360)
+# With acks_late a task survives its worker only if Redis redelivers it: after this
+# long unacknowledged (longer than the hard limit, or it would run twice meanwhile).
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 # Scheduled jobs are added here by the issues that bring them, one comment each.
 CELERY_BEAT_SCHEDULE: dict = {
     # Daily: drop expired JWT outstanding/blacklist rows (simplejwt's flushexpiredtokens).
@@ -138,6 +150,30 @@ CELERY_BEAT_SCHEDULE: dict = {
     "delete-expired-verification-codes": {
         "task": "users.tasks.delete_expired_verification_codes",
         "schedule": crontab(hour=3, minute=20),
+    },
+    # Daily: delete checkout Idempotency-Key rows older than IDEMPOTENCY_KEY_TTL_HOURS.
+    "delete-expired-idempotency-keys": {
+        "task": "orders.tasks.delete_expired_idempotency_keys",
+        "schedule": crontab(hour=3, minute=30),
+    },
+    # Hourly, 5 past: the last closed hour of both markets (their UTC offsets are
+    # whole hours, so a UTC hour is a local hour everywhere).
+    "revenue-snapshot-last-hour": {
+        "task": "store_manager.tasks.snapshot_last_hour",
+        "schedule": crontab(minute=5),
+    },
+    # 18:15 UTC = 00:15 in Bishkek (UTC+6, no DST): close KG's day/week/month, then its report.
+    "revenue-close-day-kg": {
+        "task": "store_manager.tasks.snapshot_after_midnight",
+        "schedule": crontab(hour=18, minute=15),
+        "args": ("KG",),
+    },
+    # 05:15 UTC = 00:15 EST / 01:15 EDT in New York: after midnight in winter and in
+    # summer. Close US's day/week/month, then its report.
+    "revenue-close-day-us": {
+        "task": "store_manager.tasks.snapshot_after_midnight",
+        "schedule": crontab(hour=5, minute=15),
+        "args": ("US",),
     },
 }
 

@@ -1,0 +1,257 @@
+"""Revenue snapshots: compute (store_manager.analytics) and upsert `RevenueSnapshot` rows.
+
+Every function here is idempotent: it recomputes the figures from the orders
+and writes a row only when it is missing or different, on the unique key
+(market, period, period_start). Running any of them twice leaves the table
+as it was, `updated_at` included, so `updated_at` is "when the figures last
+changed".
+
+Writers of the same (market, period) are serialised on PostgreSQL with a
+transaction-scoped advisory lock held while computing *and* writing: two
+workers recomputing the same day one after the other can never leave the older
+computation in the table.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Callable, Iterable
+from datetime import date, datetime, timedelta
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from main.markets import Market, market_config
+from orders.models import Order, OrderStatus
+from store_manager.analytics import (
+    PERIODS,
+    Bounds,
+    Figures,
+    bucket_figures,
+    change_percent,
+    date_range_bounds,
+    last_closed,
+    period_bounds,
+    previous_bounds,
+)
+from store_manager.models import RevenuePeriod, RevenueSnapshot
+
+FIGURE_FIELDS = (
+    "currency",
+    "revenue",
+    "orders_count",
+    "items_sold",
+    "average_order_value",
+    "cancelled_count",
+    "new_customers",
+    "previous_revenue",
+    "change_percent",
+)
+# Periods a scheduled run closes after a market's local midnight.
+AFTER_MIDNIGHT_PERIODS = (RevenuePeriod.DAILY, RevenuePeriod.WEEKLY, RevenuePeriod.MONTHLY)
+
+
+def _lock(market: str, period: str) -> None:
+    """Serialise snapshot writers of one (market, period) until the transaction ends."""
+    if connection.vendor == "postgresql":
+        key = zlib.crc32(f"revenue-snapshot:{market}:{period}".encode())
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [key])
+
+
+def _values(figures: Figures, previous: Figures | None) -> dict[str, object]:
+    previous_revenue = previous.revenue if previous is not None else None
+    return {
+        "currency": figures.currency,
+        "revenue": figures.revenue,
+        "orders_count": figures.orders_count,
+        "items_sold": figures.items_sold,
+        "average_order_value": figures.average_order_value,
+        "cancelled_count": figures.cancelled_count,
+        "new_customers": figures.new_customers,
+        "previous_revenue": previous_revenue,
+        "change_percent": change_percent(figures.revenue, previous_revenue),
+    }
+
+
+@transaction.atomic
+def snapshots_upsert(*, market: str, period: str, start: datetime, end: datetime) -> int:
+    """Recompute and upsert the snapshots of every period starting in ``[start, end)``.
+
+    ``start``/``end`` are period boundaries (see ``analytics.period_bounds``).
+    The previous period's revenue comes from the orders too (not from an older
+    row), so a range can be rebuilt in any order. Two GROUP BY queries for the
+    whole range, one read of the existing rows, one bulk upsert of the rows
+    that changed. Returns how many rows were written.
+    """
+    market = Market(market).value
+    if period not in PERIODS:
+        raise ValueError(f"Unknown period {period!r}.")
+    _lock(market, period)
+    first = period_bounds(market, period, start)
+    if first.start < start:
+        first = period_bounds(market, period, first.end)
+    before = previous_bounds(market, period, first)
+    buckets = bucket_figures(market=market, period=period, start=before.start, end=end)
+    starts = list(buckets)
+    wanted = {
+        key: _values(buckets[key], buckets[starts[i - 1]])
+        for i, key in enumerate(starts)
+        if i > 0  # the first bucket is the previous period: only a comparison base
+    }
+    if not wanted:
+        return 0
+    existing = {
+        row["period_start"]: row
+        for row in RevenueSnapshot.objects.filter(
+            market=market, period=period, period_start__in=list(wanted)
+        ).values("period_start", *FIGURE_FIELDS)
+    }
+    changed = [
+        RevenueSnapshot(market=market, period=period, period_start=key, **values)
+        for key, values in wanted.items()
+        if key not in existing or any(existing[key][f] != values[f] for f in FIGURE_FIELDS)
+    ]
+    if changed:
+        RevenueSnapshot.objects.bulk_create(
+            changed,
+            update_conflicts=True,
+            unique_fields=("market", "period", "period_start"),
+            update_fields=(*FIGURE_FIELDS, "updated_at"),
+            batch_size=500,
+        )
+    return len(changed)
+
+
+def snapshot_upsert(*, market: str, period: str, bounds: Bounds) -> RevenueSnapshot:
+    """Recompute and upsert one period's snapshot; returns the stored row."""
+    snapshots_upsert(market=market, period=period, start=bounds.start, end=bounds.end)
+    return RevenueSnapshot.objects.get(market=market, period=period, period_start=bounds.start)
+
+
+def snapshots_for_order(*, order_id: int, now: datetime | None = None) -> int:
+    """Recompute every snapshot an order's creation or status change may have altered.
+
+    For each period kind: the hour/day/week/month containing the order's
+    ``created_at`` (in its market) and the period after it when that one has
+    already started (its previous-period revenue changed). When the order's
+    customer has a later non-cancelled order in the market, that order's
+    periods too: whether it is the customer's first (a new customer) depends
+    on this one being cancelled or not. A missing order is nothing to do.
+    """
+    now = now or timezone.now()
+    order = Order.objects.filter(pk=order_id).values("market", "user_id", "created_at").first()
+    if order is None:
+        return 0
+    market = order["market"]
+    instants = [order["created_at"]]
+    later = (
+        Order.objects.filter(
+            user_id=order["user_id"], market=market, created_at__gt=order["created_at"]
+        )
+        .exclude(status=OrderStatus.CANCELLED)
+        .order_by("created_at", "id")
+        .values_list("created_at", flat=True)
+        .first()
+    )
+    if later is not None:
+        instants.append(later)
+    written = 0
+    for period in PERIODS:
+        ranges: list[Bounds] = []
+        for instant in instants:
+            bounds = period_bounds(market, period, instant)
+            after = period_bounds(market, period, bounds.end)
+            ranges.append(Bounds(bounds.start, after.end if after.start <= now else bounds.end))
+        for start, end in _merge(ranges):
+            written += snapshots_upsert(market=market, period=period, start=start, end=end)
+    return written
+
+
+def _merge(ranges: list[Bounds]) -> list[Bounds]:
+    merged: list[Bounds] = []
+    for bounds in sorted(set(ranges)):
+        if merged and bounds.start <= merged[-1].end:
+            merged[-1] = Bounds(merged[-1].start, max(merged[-1].end, bounds.end))
+        else:
+            merged.append(bounds)
+    return merged
+
+
+def snapshots_last_hour(
+    *, now: datetime | None = None, markets: Iterable[str] | None = None
+) -> int:
+    """The scheduled hourly run: the last closed hour of every market."""
+    now = now or timezone.now()
+    written = 0
+    for market in markets or Market.values:
+        bounds = last_closed(market, RevenuePeriod.HOURLY, now)
+        written += snapshots_upsert(
+            market=market, period=RevenuePeriod.HOURLY, start=bounds.start, end=bounds.end
+        )
+    return written
+
+
+def snapshots_after_midnight(*, market: str, now: datetime | None = None) -> date:
+    """The scheduled run after ``market``'s local midnight; returns the day it closed.
+
+    Upserts yesterday's daily snapshot and the week and month that contain
+    yesterday (final when yesterday closed them, otherwise up to date so far).
+    """
+    now = now or timezone.now()
+    yesterday = last_closed(market, RevenuePeriod.DAILY, now)
+    for period in AFTER_MIDNIGHT_PERIODS:
+        bounds = period_bounds(market, period, yesterday.start)
+        snapshots_upsert(market=market, period=period, start=bounds.start, end=bounds.end)
+    return yesterday.start.astimezone(market_config(market).time_zone).date()
+
+
+def snapshots_rebuild(
+    *,
+    date_from: date,
+    date_to: date,
+    markets: Iterable[str] | None = None,
+    periods: Iterable[str] | None = None,
+    now: datetime | None = None,
+    progress: Callable[[int, int, str], None] | None = None,
+) -> int:
+    """Recompute every snapshot of the local dates ``date_from``..``date_to`` (both included).
+
+    Weeks and months that overlap the range are rebuilt whole. Periods that
+    have not started at ``now`` are skipped. Works in chunks of one month per
+    (market, period), each its own transaction, so an interrupted run keeps
+    what it finished and a re-run redoes the rest (writing only what changed).
+    ``progress(done, total, label)`` is called after each chunk.
+    Returns how many rows were written.
+    """
+    if date_to < date_from:
+        raise ValueError("date_from is after date_to.")
+    now = now or timezone.now()
+    chunks: list[tuple[str, str, Bounds]] = []
+    for market in markets or Market.values:
+        days = date_range_bounds(market, date_from, date_to)
+        for period in periods or PERIODS:
+            start = period_bounds(market, period, days.start).start
+            end = min(period_bounds(market, period, days.end - timedelta(microseconds=1)).end, now)
+            month = period_bounds(market, RevenuePeriod.MONTHLY, start)
+            while start < end:
+                chunk_end = min(max(month.end, period_bounds(market, period, start).end), end)
+                chunk_end = _period_ceiling(market, period, chunk_end)
+                chunks.append((market, period, Bounds(start, chunk_end)))
+                start = chunk_end
+                month = period_bounds(market, RevenuePeriod.MONTHLY, start)
+    written = 0
+    for done, (market, period, bounds) in enumerate(chunks, start=1):
+        written += snapshots_upsert(
+            market=market, period=period, start=bounds.start, end=bounds.end
+        )
+        if progress:
+            local = bounds.start.astimezone(market_config(market).time_zone)
+            progress(done, len(chunks), f"{market} {period} {local:%Y-%m-%d}")
+    return written
+
+
+def _period_ceiling(market: str, period: str, moment: datetime) -> datetime:
+    """``moment`` rounded up to a period boundary (a chunk never cuts a period in two)."""
+    bounds = period_bounds(market, period, moment)
+    return moment if bounds.start == moment else bounds.end
