@@ -182,3 +182,42 @@ def test_snapshot_figures_match_period_figures_after_rebuild(two_markets):
     week = period_bounds("US", "weekly", date(2026, 3, 8))  # Monday 2 to Sunday 8 March
     snapshot = RevenueSnapshot.objects.get(market="US", period="weekly", period_start=week.start)
     assert snapshot.revenue == period_figures(market="US", start=week.start, end=week.end).revenue
+
+
+def test_rebuild_snapshots_command(two_markets):
+    from io import StringIO
+
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    out = StringIO()
+    call_command(
+        "rebuild_snapshots",
+        "--from",
+        "2026-03-08",
+        "--to",
+        "2026-03-08",
+        "--market",
+        "KG",
+        "--period",
+        "daily",
+        stdout=out,
+    )
+    assert "1/1 KG daily 2026-03-08" in out.getvalue()  # not a terminal: plain lines
+    assert "1 rows written" in out.getvalue()
+    assert list(RevenueSnapshot.objects.values_list("market", "period")) == [("KG", "daily")]
+    call_command(
+        "rebuild_snapshots",
+        "--from",
+        "2026-03-08",
+        "--to",
+        "2026-03-08",
+        "--market",
+        "KG",
+        "--period",
+        "daily",
+        stdout=out,
+    )
+    assert "0 rows written" in out.getvalue()
+    with pytest.raises(CommandError, match="after"):
+        call_command("rebuild_snapshots", "--from", "2026-03-09", "--to", "2026-03-08")
