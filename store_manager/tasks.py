@@ -23,11 +23,15 @@ def recompute_order_periods(order_id: int) -> int:
     """Recompute the hour, day, week and month snapshots an order belongs to.
 
     Queued by the orders services with `transaction.on_commit` on every order
-    creation and status change (SPEC §6).
+    creation and status change (SPEC §6). A daily report already built for the
+    order's day gets its figures refreshed too (it is not e-mailed again).
     """
+    from store_manager.report_services import daily_report_refresh_for_order
     from store_manager.snapshot_services import snapshots_for_order
 
-    return snapshots_for_order(order_id=order_id)
+    written = snapshots_for_order(order_id=order_id)
+    daily_report_refresh_for_order(order_id=order_id)
+    return written
 
 
 @shared_task(acks_late=True)
