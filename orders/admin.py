@@ -1,7 +1,9 @@
-from django.contrib import admin
+from django.contrib import admin, messages
 
 from main.admin_mixins import ViewOnlyAdminMixin
-from orders.models import Order, OrderItem, OrderStatusHistory
+from main.exceptions import ApplicationError
+from orders.models import IdempotencyKey, Order, OrderItem, OrderStatus, OrderStatusHistory
+from orders.services import order_transition
 
 ITEM_SNAPSHOT = (
     "product_name",
@@ -44,7 +46,7 @@ class OrderAdmin(admin.ModelAdmin):
         "currency",
         "created_at",
     )
-    list_filter = ("market", "status", "payment_status", "payment_method")
+    list_filter = ("market", "status", "created_at", "payment_status", "payment_method")
     list_select_related = ("user",)
     search_fields = ("order_number", "user__phone", "shipping_phone", "shipping_recipient")
     date_hierarchy = "created_at"
@@ -88,12 +90,66 @@ class OrderAdmin(admin.ModelAdmin):
         name for _, options in fieldsets for name in options["fields"] if name != "payment_status"
     )
     inlines = (OrderItemInline, OrderStatusHistoryInline)
+    actions = (
+        "move_to_confirmed",
+        "move_to_processing",
+        "move_to_shipped",
+        "move_to_delivered",
+        "move_to_cancelled",
+        "resume",
+    )
 
     def has_add_permission(self, request):
         return False
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+    def _move(self, request, queryset, to_status: str) -> None:
+        """Each order through the status service (lock, history, stock, notifications)."""
+        moved, refused = 0, []
+        for order in queryset.order_by("pk"):
+            try:
+                order_transition(
+                    order=order,
+                    to_status=to_status,
+                    actor=request.user,
+                    note="Changed in the admin",
+                    by_manager=True,
+                )
+                moved += 1
+            except ApplicationError as error:
+                refused.append(f"{order.order_number}: {error.detail}")
+        if moved:
+            self.message_user(request, f"{moved} order(s) now {to_status}.", messages.SUCCESS)
+        if refused:
+            self.message_user(request, "Not changed: " + "; ".join(refused), messages.ERROR)
+
+    @admin.action(description="Confirm selected orders", permissions=("change",))
+    def move_to_confirmed(self, request, queryset):
+        self._move(request, queryset, OrderStatus.CONFIRMED)
+
+    @admin.action(description="Mark selected orders processing", permissions=("change",))
+    def move_to_processing(self, request, queryset):
+        self._move(request, queryset, OrderStatus.PROCESSING)
+
+    @admin.action(description="Mark selected orders shipped", permissions=("change",))
+    def move_to_shipped(self, request, queryset):
+        self._move(request, queryset, OrderStatus.SHIPPED)
+
+    @admin.action(description="Mark selected orders delivered", permissions=("change",))
+    def move_to_delivered(self, request, queryset):
+        self._move(request, queryset, OrderStatus.DELIVERED)
+
+    @admin.action(description="Cancel selected orders (stock returns)", permissions=("change",))
+    def move_to_cancelled(self, request, queryset):
+        self._move(request, queryset, OrderStatus.CANCELLED)
+
+    @admin.action(
+        description="Resume cancelled orders (stock is taken again)", permissions=("change",)
+    )
+    def resume(self, request, queryset):
+        self._move(request, queryset, OrderStatus.PENDING)
 
 
 @admin.register(OrderItem)
@@ -112,6 +168,16 @@ class OrderStatusHistoryAdmin(ViewOnlyAdminMixin, admin.ModelAdmin):
     search_fields = ("order__order_number", "changed_by__phone", "note")
     date_hierarchy = "created_at"
     readonly_fields = ("created_at",)
+
+
+@admin.register(IdempotencyKey)
+class IdempotencyKeyAdmin(ViewOnlyAdminMixin, admin.ModelAdmin):
+    """Checkout retries remembered for 24 h; cleaned up daily."""
+
+    list_display = ("key", "user", "order", "response_status", "created_at")
+    list_select_related = ("user", "order")
+    search_fields = ("key", "user__phone", "order__order_number")
+    date_hierarchy = "created_at"
 
 
 # Review moderation lives in its own module; importing it registers it.

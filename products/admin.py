@@ -17,6 +17,7 @@ from products.models import (
     Wishlist,
     WishlistItem,
 )
+from products.stock_services import sku_save
 
 # --- Catalogue ---------------------------------------------------------------
 
@@ -58,9 +59,48 @@ class ProductPriceInline(admin.TabularInline):
     extra = max_num = len(Market.values)
 
 
+class SKUForm(forms.ModelForm):
+    """Stock is never saved from the form: staff enter a change, applied as a delta.
+
+    A checkout may sell units while the page is open; a delta keeps those sales.
+    """
+
+    stock_adjustment = forms.IntegerField(
+        required=False,
+        initial=0,
+        help_text="Units to add (negative to remove). A new SKU starts with this many.",
+    )
+
+    class Meta:
+        model = SKU
+        fields = ("product", "code", "size", "color", "color_hex", "is_active")
+
+    def clean_stock_adjustment(self):
+        delta = self.cleaned_data.get("stock_adjustment") or 0
+        current = SKU.objects.filter(pk=self.instance.pk).values_list("stock", flat=True).first()
+        if delta < 0 and -delta > (current or 0):
+            raise forms.ValidationError(f"Only {current or 0} in stock: cannot remove {-delta}.")
+        return delta
+
+    def save(self, commit=True):
+        sku = super().save(commit=False)
+        if commit:
+            self.save_sku()
+        return sku
+
+    def save_sku(self) -> SKU:
+        return sku_save(
+            sku=self.instance,
+            changed=self.changed_data,
+            stock_adjustment=self.cleaned_data.get("stock_adjustment") or 0,
+        )
+
+
 class SKUInline(admin.TabularInline):
     model = SKU
-    fields = ("code", "size", "color", "color_hex", "stock", "is_active")
+    form = SKUForm
+    fields = ("code", "size", "color", "color_hex", "stock", "stock_adjustment", "is_active")
+    readonly_fields = ("stock",)
     extra = 1
 
 
@@ -155,10 +195,22 @@ class ProductFeatureAdmin(_ProductChildAdmin):
 
 @admin.register(SKU)
 class SKUAdmin(_ProductChildAdmin):
+    form = SKUForm
     list_display = ("code", "product", "size", "color", "stock", "is_active")
-    list_editable = ("stock", "is_active")
+    list_editable = ("is_active",)
     list_filter = ("product__market", "is_active", "size")
     search_fields = ("code", "product__name")
+    fields = (
+        "product", "code", "size", "color", "color_hex", "is_active", "stock", "stock_adjustment",
+    )  # fmt: skip
+    readonly_fields = ("stock",)
+
+    def save_model(self, request, obj, form, change):
+        if isinstance(form, SKUForm):
+            form.save_sku()
+        else:  # the changelist's list_editable form: is_active only
+            obj.save(update_fields=("is_active", "updated_at"))
+        self._invalidate_after_commit()
 
 
 @admin.register(ProductPrice)

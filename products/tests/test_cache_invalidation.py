@@ -35,7 +35,7 @@ def test_a_price_changed_in_the_admin_shows_at_once(api_client, staff_client):
     assert _kg_price(api_client, product.slug) == "990.00"
 
 
-def test_stock_edited_from_the_sku_list_shows_at_once(api_client, staff_client):
+def test_stock_adjusted_in_the_admin_shows_at_once(api_client, staff_client):
     product = ProductFactory(market="KG")
     ProductPriceFactory(product=product, market="KG")
     sku = SKUFactory(product=product, stock=3)
@@ -43,14 +43,15 @@ def test_stock_edited_from_the_sku_list_shows_at_once(api_client, staff_client):
     assert listed.json()["count"] == 1
 
     response = staff_client.post(
-        "/admin/products/sku/",
+        f"/admin/products/sku/{sku.pk}/change/",
         {
-            "form-TOTAL_FORMS": "1",
-            "form-INITIAL_FORMS": "1",
-            "form-0-id": sku.pk,
-            "form-0-stock": "0",
-            "form-0-is_active": "on",
-            "_save": "Save",
+            "product": product.pk,
+            "code": sku.code,
+            "size": sku.size,
+            "color": sku.color,
+            "color_hex": sku.color_hex,
+            "is_active": "on",
+            "stock_adjustment": "-3",
         },
     )
     assert response.status_code == 302, response.content[:500]
