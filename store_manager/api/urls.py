@@ -1,5 +1,86 @@
-"""Routes; filled in by the manager API."""
+"""Routes of the manager API, mounted at /api/v1/manager/ (docs/MANAGER_API.md).
 
-from django.urls import path  # noqa: F401
+`orders/export/` and `orders/bulk-status/` come before `orders/<order_number>/`
+so that they are never read as order numbers. Every route needs a rule in the
+permission matrix test (store_manager/tests/test_permissions_matrix.py).
+"""
 
-urlpatterns: list = []
+from django.urls import path, register_converter
+
+from store_manager.api import views
+
+
+class _DateConverter:
+    regex = r"\d{4}-\d{2}-\d{2}"
+
+    def to_python(self, value: str):
+        from datetime import date
+
+        try:
+            return date.fromisoformat(value)
+        except ValueError as error:  # e.g. 2026-02-30: no such route
+            raise ValueError(value) from error
+
+    def to_url(self, value) -> str:
+        return value.isoformat() if hasattr(value, "isoformat") else str(value)
+
+
+register_converter(_DateConverter, "isodate")
+
+urlpatterns = [
+    path("me/", views.MeView.as_view(), name="manager-me"),
+    path("settings/", views.SettingsView.as_view(), name="manager-settings"),
+    path("dashboard/", views.DashboardView.as_view(), name="manager-dashboard"),
+    path("orders/", views.OrderListView.as_view(), name="manager-orders"),
+    path("orders/export/", views.OrderExportView.as_view(), name="manager-orders-export"),
+    path(
+        "orders/bulk-status/",
+        views.OrderBulkStatusView.as_view(),
+        name="manager-orders-bulk-status",
+    ),
+    path(
+        "orders/<str:order_number>/",
+        views.OrderDetailView.as_view(),
+        name="manager-order-detail",
+    ),
+    path(
+        "orders/<str:order_number>/status/",
+        views.OrderStatusView.as_view(),
+        name="manager-order-status",
+    ),
+    path(
+        "orders/<str:order_number>/cancel/",
+        views.OrderCancelView.as_view(),
+        name="manager-order-cancel",
+    ),
+    path(
+        "orders/<str:order_number>/resume/",
+        views.OrderResumeView.as_view(),
+        name="manager-order-resume",
+    ),
+    path("revenue/", views.RevenueView.as_view(), name="manager-revenue"),
+    path("revenue/hourly/", views.RevenueHourlyView.as_view(), name="manager-revenue-hourly"),
+    path("reports/", views.ReportListView.as_view(), name="manager-reports"),
+    path(
+        "reports/<isodate:report_date>/",
+        views.ReportDetailView.as_view(),
+        name="manager-report-detail",
+    ),
+    path("notifications/", views.NotificationListView.as_view(), name="manager-notifications"),
+    path(
+        "notifications/read-all/",
+        views.NotificationReadAllView.as_view(),
+        name="manager-notifications-read-all",
+    ),
+    path(
+        "notifications/unread-count/",
+        views.NotificationUnreadCountView.as_view(),
+        name="manager-notifications-unread-count",
+    ),
+    path(
+        "notifications/<int:pk>/read/",
+        views.NotificationReadView.as_view(),
+        name="manager-notification-read",
+    ),
+    path("activity/", views.ActivityListView.as_view(), name="manager-activity"),
+]

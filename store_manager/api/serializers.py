@@ -1,0 +1,472 @@
+"""Input and output shapes of the manager API. No writes here: views call services."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from main.markets import Market
+from orders.models import (
+    Order,
+    OrderItem,
+    OrderStatus,
+    OrderStatusHistory,
+    PaymentMethodType,
+    PaymentStatus,
+)
+from store_manager.models import (
+    DailyReport,
+    ManagerActivityLog,
+    ManagerNotification,
+    ManagerSettings,
+    RevenuePeriod,
+    StoreManager,
+)
+from store_manager.selectors import ORDER_ORDERINGS, OrderFilters
+from store_manager.services import STATUS_TARGETS
+
+MAX_BULK_ORDERS = 100
+
+
+# --------------------------------------------------------------------------- profile
+
+
+class ManagerPermissionsOutput(serializers.Serializer):
+    can_view_orders = serializers.BooleanField()
+    can_edit_orders = serializers.BooleanField()
+    can_cancel_orders = serializers.BooleanField()
+    can_view_revenue = serializers.BooleanField()
+    can_export_data = serializers.BooleanField()
+
+
+class ManagerMeOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    user_id = serializers.IntegerField()
+    phone = serializers.CharField()
+    first_name = serializers.CharField()
+    last_name = serializers.CharField()
+    email = serializers.CharField()
+    role = serializers.ChoiceField(choices=StoreManager.Role.choices)
+    active_market = serializers.ChoiceField(choices=Market.choices)
+    active_market_permitted = serializers.BooleanField(
+        help_text="False when the active market is not one the manager may manage any more."
+    )
+    markets = serializers.ListField(
+        child=serializers.ChoiceField(choices=Market.choices),
+        help_text="Markets the manager may switch to.",
+    )
+    currency = serializers.CharField(help_text="Currency of the active market.")
+    time_zone = serializers.CharField(help_text="Time zone of the active market.")
+    permissions = ManagerPermissionsOutput(help_text="Effective permissions (role applied).")
+
+
+class ManagerMeUpdateInput(serializers.Serializer):
+    active_market = serializers.ChoiceField(choices=Market.choices)
+
+
+class ManagerSettingsSerializer(serializers.ModelSerializer):
+    """Output of manager/settings/ and the (partial) input of its PATCH."""
+
+    language = serializers.ChoiceField(choices=settings.LANGUAGES, required=False)
+
+    class Meta:
+        model = ManagerSettings
+        fields = (
+            "email_reports",
+            "report_email",
+            "notify_new_orders",
+            "notify_cancellations",
+            "language",
+            "default_dashboard_range",
+            "updated_at",
+        )
+        read_only_fields = ("updated_at",)
+
+
+# --------------------------------------------------------------------------- orders
+
+
+class ManagerOrderFilterInput(serializers.Serializer):
+    status = serializers.ChoiceField(choices=OrderStatus.choices, required=False)
+    date_from = serializers.DateField(required=False, help_text="Market date, included.")
+    date_to = serializers.DateField(required=False, help_text="Market date, included.")
+    today = serializers.BooleanField(required=False, default=False)
+    payment_method = serializers.ChoiceField(choices=PaymentMethodType.choices, required=False)
+    payment_status = serializers.ChoiceField(choices=PaymentStatus.choices, required=False)
+    search = serializers.CharField(
+        required=False, allow_blank=True, max_length=100, help_text="Order number, phone or name."
+    )
+    ordering = serializers.ChoiceField(
+        choices=[f"{sign}{field}" for field in ORDER_ORDERINGS for sign in ("-", "")],
+        required=False,
+        default="-created_at",
+    )
+
+    def validate(self, attrs):
+        date_from, date_to = attrs.get("date_from"), attrs.get("date_to")
+        if date_from and date_to and date_from > date_to:
+            raise serializers.ValidationError({"date_to": ["Must not be before date_from."]})
+        return attrs
+
+    def filters(self) -> OrderFilters:
+        return OrderFilters(**{"search": "", **self.validated_data})
+
+
+class ManagerCustomerOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    phone = serializers.CharField()
+    first_name = serializers.CharField()
+    last_name = serializers.CharField()
+
+
+class ManagerOrderListOutput(serializers.ModelSerializer):
+    customer = ManagerCustomerOutput(source="user")
+    items_count = serializers.IntegerField(help_text="Units in the order.")
+
+    class Meta:
+        model = Order
+        fields = (
+            "order_number",
+            "status",
+            "payment_method",
+            "payment_status",
+            "market",
+            "currency",
+            "total",
+            "items_count",
+            "customer",
+            "shipping_recipient",
+            "shipping_phone",
+            "shipping_city",
+            "created_at",
+            "updated_at",
+        )
+
+
+class ManagerOrderItemOutput(serializers.ModelSerializer):
+    class Meta:
+        model = OrderItem
+        fields = (
+            "id",
+            "product_id",
+            "product_name",
+            "product_slug",
+            "sku_id",
+            "sku_code",
+            "size",
+            "color",
+            "image",
+            "unit_price",
+            "quantity",
+            "line_total",
+        )
+
+
+class ManagerActorOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    phone = serializers.CharField()
+    first_name = serializers.CharField()
+    last_name = serializers.CharField()
+
+
+class ManagerHistoryOutput(serializers.ModelSerializer):
+    changed_by = ManagerActorOutput(allow_null=True)
+
+    class Meta:
+        model = OrderStatusHistory
+        fields = ("from_status", "to_status", "changed_by", "note", "created_at")
+
+
+class ManagerShippingAddressOutput(serializers.Serializer):
+    recipient_name = serializers.CharField(source="shipping_recipient")
+    phone = serializers.CharField(source="shipping_phone")
+    city = serializers.CharField(source="shipping_city")
+    street = serializers.CharField(source="shipping_street")
+    building = serializers.CharField(source="shipping_building")
+    apartment = serializers.CharField(source="shipping_apartment")
+    postal_code = serializers.CharField(source="shipping_postal_code")
+    notes = serializers.CharField(source="shipping_notes")
+
+
+class ManagerOrderDetailOutput(serializers.ModelSerializer):
+    customer = ManagerCustomerOutput(source="user")
+    shipping_address = ManagerShippingAddressOutput(source="*")
+    items = ManagerOrderItemOutput(many=True)
+    status_history = ManagerHistoryOutput(many=True)
+
+    class Meta:
+        model = Order
+        fields = (
+            "order_number",
+            "status",
+            "payment_method",
+            "payment_status",
+            "market",
+            "currency",
+            "customer",
+            "shipping_address",
+            "items",
+            "subtotal",
+            "shipping_cost",
+            "discount",
+            "total",
+            "comment",
+            "cancel_reason",
+            "confirmed_at",
+            "shipped_at",
+            "delivered_at",
+            "cancelled_at",
+            "status_history",
+            "created_at",
+            "updated_at",
+        )
+
+
+@extend_schema_field(
+    {
+        "type": "string",
+        "pattern": f"^({'|'.join(STATUS_TARGETS)})$",
+        "description": f"One of: {', '.join(STATUS_TARGETS)}.",
+    }
+)
+class _TargetStatusField(serializers.ChoiceField):
+    """A subset of the order statuses. A pattern, not an enum: a second `status` enum
+    would clash with OrderStatus in the schema's enum names."""
+
+
+class ManagerStatusInput(serializers.Serializer):
+    status = _TargetStatusField(
+        choices=STATUS_TARGETS,
+        help_text="cancelled and pending are set by …/cancel/ and …/resume/ only.",
+    )
+    note = serializers.CharField(required=False, allow_blank=True, max_length=500, default="")
+
+
+class ManagerCancelInput(serializers.Serializer):
+    reason = serializers.CharField(required=False, allow_blank=True, max_length=500, default="")
+
+
+class ManagerResumeInput(serializers.Serializer):
+    note = serializers.CharField(required=False, allow_blank=True, max_length=500, default="")
+
+
+class ManagerBulkStatusInput(ManagerStatusInput):
+    order_numbers = serializers.ListField(
+        child=serializers.CharField(max_length=20),
+        allow_empty=False,
+        max_length=MAX_BULK_ORDERS,
+    )
+
+
+class ManagerBulkStatusOutput(serializers.Serializer):
+    updated = serializers.IntegerField()
+    orders = ManagerOrderListOutput(many=True)
+
+
+class ManagerOrderStatusOutput(serializers.ModelSerializer):
+    """What a status action returns: the order's new state (the detail has the rest)."""
+
+    class Meta:
+        model = Order
+        fields = (
+            "order_number",
+            "status",
+            "payment_status",
+            "cancel_reason",
+            "confirmed_at",
+            "shipped_at",
+            "delivered_at",
+            "cancelled_at",
+            "updated_at",
+        )
+
+
+# --------------------------------------------------------------------------- figures
+
+
+class ManagerFiguresOutput(serializers.Serializer):
+    revenue = serializers.DecimalField(max_digits=14, decimal_places=2)
+    orders_count = serializers.IntegerField()
+    items_sold = serializers.IntegerField()
+    average_order_value = serializers.DecimalField(max_digits=14, decimal_places=2)
+    cancelled_count = serializers.IntegerField()
+    new_customers = serializers.IntegerField()
+
+
+class ManagerBucketOutput(serializers.Serializer):
+    start = serializers.DateTimeField(help_text="Start of the period (UTC).")
+    local_start = serializers.CharField(help_text="Start on the market's wall clock (ISO 8601).")
+    figures = ManagerFiguresOutput()
+    source = serializers.ChoiceField(choices=(("snapshot", "snapshot"), ("live", "live")))
+
+
+class ManagerRevenueInput(serializers.Serializer):
+    period = serializers.ChoiceField(choices=RevenuePeriod.choices, default=RevenuePeriod.DAILY)
+    date_from = serializers.DateField(required=False, help_text="Market date, included.")
+    date_to = serializers.DateField(required=False, help_text="Market date, included.")
+
+    def validate(self, attrs):
+        date_from, date_to = attrs.get("date_from"), attrs.get("date_to")
+        if date_from and date_to and date_from > date_to:
+            raise serializers.ValidationError({"date_to": ["Must not be before date_from."]})
+        return attrs
+
+
+class ManagerRevenueHourlyInput(serializers.Serializer):
+    date = serializers.DateField(required=False, help_text="Market date; today by default.")
+
+
+class ManagerRevenueOutput(serializers.Serializer):
+    market = serializers.CharField()
+    currency = serializers.CharField()
+    period = serializers.ChoiceField(choices=RevenuePeriod.choices)
+    date_from = serializers.DateField(help_text="Effective first date (whole periods).")
+    date_to = serializers.DateField(help_text="Effective last date (whole periods).")
+    series = ManagerBucketOutput(many=True, source="buckets")
+    totals = ManagerFiguresOutput()
+    previous_date_from = serializers.DateField()
+    previous_date_to = serializers.DateField()
+    previous_totals = ManagerFiguresOutput()
+    change_percent = serializers.DecimalField(max_digits=9, decimal_places=2, allow_null=True)
+
+
+class ManagerDayFiguresOutput(serializers.Serializer):
+    revenue = serializers.DecimalField(max_digits=14, decimal_places=2, allow_null=True)
+    orders_count = serializers.IntegerField()
+    average_order_value = serializers.DecimalField(max_digits=14, decimal_places=2, allow_null=True)
+    items_sold = serializers.IntegerField()
+
+
+class ManagerChangeOutput(serializers.Serializer):
+    revenue = serializers.DecimalField(max_digits=9, decimal_places=2, allow_null=True)
+    orders_count = serializers.DecimalField(max_digits=9, decimal_places=2, allow_null=True)
+    average_order_value = serializers.DecimalField(max_digits=9, decimal_places=2, allow_null=True)
+    items_sold = serializers.DecimalField(max_digits=9, decimal_places=2, allow_null=True)
+
+
+class ManagerSeriesDayOutput(serializers.Serializer):
+    date = serializers.DateField()
+    revenue = serializers.DecimalField(max_digits=14, decimal_places=2, allow_null=True)
+    orders_count = serializers.IntegerField()
+    items_sold = serializers.IntegerField()
+
+
+class ManagerTopProductOutput(serializers.Serializer):
+    product_id = serializers.IntegerField(allow_null=True)
+    name = serializers.CharField()
+    slug = serializers.CharField()
+    units = serializers.IntegerField()
+    revenue = serializers.DecimalField(max_digits=14, decimal_places=2, allow_null=True)
+
+
+class ManagerLowStockOutput(serializers.Serializer):
+    sku_id = serializers.IntegerField()
+    sku_code = serializers.CharField()
+    product_id = serializers.IntegerField()
+    product_name = serializers.CharField()
+    size = serializers.CharField()
+    color = serializers.CharField()
+    stock = serializers.IntegerField()
+
+
+class ManagerDashboardOutput(serializers.Serializer):
+    market = serializers.CharField()
+    currency = serializers.CharField()
+    date = serializers.DateField(help_text="Today in the market's time zone.")
+    generated_at = serializers.DateTimeField()
+    revenue_visible = serializers.BooleanField(
+        help_text="False without can_view_revenue: every money figure is null."
+    )
+    today = ManagerDayFiguresOutput()
+    yesterday_same_time = ManagerDayFiguresOutput()
+    change_percent = ManagerChangeOutput()
+    pending_orders = serializers.IntegerField()
+    last_7_days = ManagerSeriesDayOutput(many=True)
+    top_products = ManagerTopProductOutput(many=True)
+    low_stock_threshold = serializers.IntegerField()
+    low_stock = ManagerLowStockOutput(many=True)
+    unread_notifications = serializers.IntegerField()
+
+
+class ManagerReportFilterInput(serializers.Serializer):
+    date_from = serializers.DateField(required=False)
+    date_to = serializers.DateField(required=False)
+
+
+class ManagerReportOutput(serializers.ModelSerializer):
+    class Meta:
+        model = DailyReport
+        fields = (
+            "report_date",
+            "market",
+            "currency",
+            "revenue",
+            "orders_count",
+            "items_sold",
+            "average_order_value",
+            "cancelled_count",
+            "new_customers",
+            "top_products",
+            "comparison",
+            "generated_at",
+            "emailed_at",
+        )
+
+
+# --------------------------------------------------------------------------- notifications
+
+
+class ManagerNotificationFilterInput(serializers.Serializer):
+    priority = serializers.ChoiceField(choices=ManagerNotification.Priority.choices, required=False)
+    is_read = serializers.BooleanField(required=False, allow_null=True, default=None)
+
+
+class ManagerNotificationOutput(serializers.ModelSerializer):
+    class Meta:
+        model = ManagerNotification
+        fields = ("id", "type", "priority", "title", "message", "data", "is_read", "created_at")
+
+
+class ManagerCountOutput(serializers.Serializer):
+    count = serializers.IntegerField()
+
+
+class ManagerMarkedOutput(serializers.Serializer):
+    marked = serializers.IntegerField()
+
+
+class ManagerActivityFilterInput(serializers.Serializer):
+    manager = serializers.IntegerField(required=False, help_text="Admins only: one manager's id.")
+    action = serializers.CharField(required=False, max_length=50)
+    object_type = serializers.CharField(required=False, max_length=50)
+    object_id = serializers.CharField(required=False, max_length=64)
+    date_from = serializers.DateField(required=False)
+    date_to = serializers.DateField(required=False)
+
+
+class ManagerActivityManagerOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    phone = serializers.CharField(source="user.phone")
+    first_name = serializers.CharField(source="user.first_name")
+    last_name = serializers.CharField(source="user.last_name")
+
+
+class ManagerActivityOutput(serializers.ModelSerializer):
+    manager = ManagerActivityManagerOutput(allow_null=True)
+
+    class Meta:
+        model = ManagerActivityLog
+        fields = (
+            "id",
+            "manager",
+            "action",
+            "object_type",
+            "object_id",
+            "market",
+            "description",
+            "metadata",
+            "ip_address",
+            "user_agent",
+            "created_at",
+        )

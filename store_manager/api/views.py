@@ -1,0 +1,563 @@
+"""Manager API views (`/api/v1/manager/…`): parse, call one selector or service, respond.
+
+Every view subclasses `ManagerAPIView` (store_manager/api/base.py), which owns
+authentication, role and flag checks and the active market. See
+docs/MANAGER_API.md for the contract.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+
+from django.http import StreamingHttpResponse
+from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework.response import Response
+
+from main.markets import market_config
+from store_manager import analytics, selectors, services
+from store_manager.api import serializers as s
+from store_manager.api.base import ManagerAPIView
+from store_manager.permissions import (
+    CanCancelOrders,
+    CanEditOrders,
+    CanExportData,
+    CanViewOrders,
+    CanViewRevenue,
+    effective_permissions,
+    manageable_markets,
+    manager_has,
+)
+
+TAGS = ["manager"]
+_PRIORITIES = ["low", "normal", "high", "urgent"]
+_ORDER_NUMBER = OpenApiParameter("order_number", OpenApiTypes.STR, OpenApiParameter.PATH)
+_ID = OpenApiParameter("id", OpenApiTypes.INT, OpenApiParameter.PATH)
+_DATE = OpenApiParameter(
+    "date", OpenApiTypes.DATE, OpenApiParameter.PATH, description="Market date (YYYY-MM-DD)."
+)
+
+
+def _query(serializer_class, request):
+    data = serializer_class(data=request.query_params.dict())
+    data.is_valid(raise_exception=True)
+    return data
+
+
+def _body(serializer_class, request):
+    data = serializer_class(data=request.data)
+    data.is_valid(raise_exception=True)
+    return data
+
+
+# --------------------------------------------------------------------------- profile, settings
+
+
+class MeView(ManagerAPIView):
+    """The signed-in manager: role, effective permissions, markets, active market."""
+
+    market_scoped = False  # a manager whose market was taken away must still switch
+
+    def _output(self):
+        manager = self.manager
+        config = market_config(manager.active_market)
+        markets = manageable_markets(manager)
+        user = manager.user
+        return s.ManagerMeOutput(
+            {
+                "id": manager.pk,
+                "user_id": user.pk,
+                "phone": user.phone,
+                "first_name": user.first_name,
+                "last_name": user.last_name,
+                "email": user.email or "",
+                "role": manager.role,
+                "active_market": manager.active_market,
+                "active_market_permitted": manager.active_market in markets,
+                "markets": markets,
+                "currency": config.currency,
+                "time_zone": config.time_zone.key,
+                "permissions": effective_permissions(manager),
+            }
+        ).data
+
+    @extend_schema(responses=s.ManagerMeOutput, tags=TAGS)
+    def get(self, request):
+        return Response(self._output())
+
+    @extend_schema(
+        request=s.ManagerMeUpdateInput,
+        responses=s.ManagerMeOutput,
+        tags=TAGS,
+        description="Switch the active market (403 `permission_denied` for a market "
+        "the manager may not manage). Logged as `market_switched`.",
+    )
+    def patch(self, request):
+        data = _body(s.ManagerMeUpdateInput, request)
+        services.manager_market_switch(
+            manager=self.manager, market=data.validated_data["active_market"], meta=self.meta
+        )
+        return Response(self._output())
+
+
+class SettingsView(ManagerAPIView):
+    """The manager's own settings. Any role may change them (logged as `settings_changed`)."""
+
+    market_scoped = False
+
+    @extend_schema(responses=s.ManagerSettingsSerializer, tags=TAGS)
+    def get(self, request):
+        return Response(
+            s.ManagerSettingsSerializer(services.manager_settings_get(manager=self.manager)).data
+        )
+
+    @extend_schema(
+        request=s.ManagerSettingsSerializer, responses=s.ManagerSettingsSerializer, tags=TAGS
+    )
+    def patch(self, request):
+        data = s.ManagerSettingsSerializer(data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        manager_settings = services.manager_settings_update(
+            manager=self.manager, meta=self.meta, **data.validated_data
+        )
+        return Response(s.ManagerSettingsSerializer(manager_settings).data)
+
+
+# --------------------------------------------------------------------------- dashboard
+
+
+def _money(value: Decimal, visible: bool) -> Decimal | None:
+    return value if visible else None
+
+
+def _day(figures, visible: bool) -> dict:
+    return {
+        "revenue": _money(figures.revenue, visible),
+        "orders_count": figures.orders_count,
+        "average_order_value": _money(figures.average_order_value, visible),
+        "items_sold": figures.items_sold,
+    }
+
+
+class DashboardView(ManagerAPIView):
+    """KPIs of the active market, today in its time zone."""
+
+    @extend_schema(
+        responses=s.ManagerDashboardOutput,
+        tags=TAGS,
+        description="Money figures are null without `can_view_revenue`. "
+        "See docs/MANAGER_API.md for each field.",
+    )
+    def get(self, request):
+        board = selectors.manager_dashboard(manager=self.manager, market=self.market)
+        visible = manager_has(self.manager, "can_view_revenue")
+        today, yesterday = board.today, board.yesterday_same_time
+        change = analytics.change_percent
+        zone = analytics.market_zone(board.market)
+        return Response(
+            s.ManagerDashboardOutput(
+                {
+                    "market": board.market,
+                    "currency": board.currency,
+                    "date": board.date,
+                    "generated_at": board.now,
+                    "revenue_visible": visible,
+                    "today": _day(today, visible),
+                    "yesterday_same_time": _day(yesterday, visible),
+                    "change_percent": {
+                        "revenue": _money(change(today.revenue, yesterday.revenue), visible),
+                        "orders_count": change(
+                            Decimal(today.orders_count), Decimal(yesterday.orders_count)
+                        ),
+                        "average_order_value": _money(
+                            change(today.average_order_value, yesterday.average_order_value),
+                            visible,
+                        ),
+                        "items_sold": change(
+                            Decimal(today.items_sold), Decimal(yesterday.items_sold)
+                        ),
+                    },
+                    "pending_orders": board.pending_orders,
+                    "last_7_days": [
+                        {
+                            "date": bucket.start.astimezone(zone).date(),
+                            "revenue": _money(bucket.figures.revenue, visible),
+                            "orders_count": bucket.figures.orders_count,
+                            "items_sold": bucket.figures.items_sold,
+                        }
+                        for bucket in board.series
+                    ],
+                    "top_products": [
+                        {**row, "revenue": row["revenue"] if visible else None}
+                        for row in board.top_products
+                    ],
+                    "low_stock_threshold": board.low_stock_threshold,
+                    "low_stock": board.low_stock,
+                    "unread_notifications": board.unread_notifications,
+                }
+            ).data
+        )
+
+
+# --------------------------------------------------------------------------- orders
+
+
+_ORDER_FILTERS = [
+    OpenApiParameter("status", OpenApiTypes.STR),
+    OpenApiParameter("date_from", OpenApiTypes.DATE, description="Market date, included."),
+    OpenApiParameter("date_to", OpenApiTypes.DATE, description="Market date, included."),
+    OpenApiParameter("today", OpenApiTypes.BOOL, description="Created today (market time)."),
+    OpenApiParameter("payment_method", OpenApiTypes.STR),
+    OpenApiParameter("payment_status", OpenApiTypes.STR),
+    OpenApiParameter("search", OpenApiTypes.STR, description="Order number, phone or name."),
+    OpenApiParameter(
+        "ordering",
+        OpenApiTypes.STR,
+        enum=[f"{sign}{f}" for f in selectors.ORDER_ORDERINGS for sign in ("-", "")],
+    ),
+]
+
+
+class OrderListView(ManagerAPIView):
+    manager_permissions = (CanViewOrders,)
+
+    @extend_schema(
+        parameters=[
+            *_ORDER_FILTERS,
+            OpenApiParameter("page", OpenApiTypes.INT),
+            OpenApiParameter("page_size", OpenApiTypes.INT),
+        ],
+        responses=s.ManagerOrderListOutput(many=True),
+        tags=TAGS,
+    )
+    def get(self, request):
+        filters = _query(s.ManagerOrderFilterInput, request).filters()
+        orders = selectors.manager_order_list(market=self.market, filters=filters)
+        return self.paginated(orders, s.ManagerOrderListOutput)
+
+
+class OrderExportView(ManagerAPIView):
+    """The filtered orders as CSV, one row per order item, streamed."""
+
+    manager_permissions = (CanExportData,)
+
+    @extend_schema(
+        parameters=_ORDER_FILTERS,
+        responses={
+            (200, "text/csv"): OpenApiResponse(
+                OpenApiTypes.STR, description="UTF-8 CSV with BOM; one row per order item."
+            )
+        },
+        tags=TAGS,
+    )
+    def get(self, request):
+        filters = _query(s.ManagerOrderFilterInput, request).filters()
+        chunks = services.manager_orders_export(
+            manager=self.manager, market=self.market, filters=filters, meta=self.meta
+        )
+        response = StreamingHttpResponse(
+            (chunk.encode("utf-8") for chunk in chunks), content_type="text/csv; charset=utf-8"
+        )
+        stamp = timezone.now().astimezone(analytics.market_zone(self.market))
+        name = f"orders-{self.market}-{stamp:%Y%m%d-%H%M}.csv"
+        response["Content-Disposition"] = f'attachment; filename="{name}"'
+        response["Cache-Control"] = "no-store"
+        return response
+
+
+class OrderDetailView(ManagerAPIView):
+    manager_permissions = (CanViewOrders,)
+
+    @extend_schema(parameters=[_ORDER_NUMBER], responses=s.ManagerOrderDetailOutput, tags=TAGS)
+    def get(self, request, order_number: str):
+        order = selectors.manager_order_get(market=self.market, order_number=order_number)
+        return Response(s.ManagerOrderDetailOutput(order).data)
+
+
+class _OrderActionView(ManagerAPIView):
+    def order(self, order_number: str):
+        return selectors.manager_order_get(market=self.market, order_number=order_number)
+
+    def respond(self, order):
+        return Response(s.ManagerOrderStatusOutput(order).data)
+
+
+class OrderStatusView(_OrderActionView):
+    manager_permissions = (CanEditOrders,)
+
+    @extend_schema(
+        parameters=[_ORDER_NUMBER],
+        request=s.ManagerStatusInput,
+        responses=s.ManagerOrderStatusOutput,
+        tags=TAGS,
+        description="Next pipeline status. `cancelled`/`pending` are not accepted here "
+        "(400): use …/cancel/ and …/resume/. A move the status machine refuses is 409 "
+        "`invalid_transition`.",
+    )
+    def post(self, request, order_number: str):
+        data = _body(s.ManagerStatusInput, request).validated_data
+        order = services.manager_order_status_change(
+            manager=self.manager,
+            order=self.order(order_number),
+            to_status=data["status"],
+            note=data["note"],
+            meta=self.meta,
+        )
+        return self.respond(order)
+
+
+class OrderCancelView(_OrderActionView):
+    manager_permissions = (CanCancelOrders,)
+
+    @extend_schema(
+        parameters=[_ORDER_NUMBER],
+        request=s.ManagerCancelInput,
+        responses=s.ManagerOrderStatusOutput,
+        tags=TAGS,
+    )
+    def post(self, request, order_number: str):
+        data = _body(s.ManagerCancelInput, request).validated_data
+        order = services.manager_order_cancel(
+            manager=self.manager,
+            order=self.order(order_number),
+            reason=data["reason"],
+            meta=self.meta,
+        )
+        return self.respond(order)
+
+
+class OrderResumeView(_OrderActionView):
+    manager_permissions = (CanCancelOrders,)
+
+    @extend_schema(
+        parameters=[_ORDER_NUMBER],
+        request=s.ManagerResumeInput,
+        responses=s.ManagerOrderStatusOutput,
+        tags=TAGS,
+        description="cancelled → pending, taking the stock again under lock "
+        "(409 `out_of_stock` when it is gone).",
+    )
+    def post(self, request, order_number: str):
+        data = _body(s.ManagerResumeInput, request).validated_data
+        order = services.manager_order_resume(
+            manager=self.manager, order=self.order(order_number), note=data["note"], meta=self.meta
+        )
+        return self.respond(order)
+
+
+class OrderBulkStatusView(ManagerAPIView):
+    manager_permissions = (CanEditOrders,)
+
+    @extend_schema(
+        request=s.ManagerBulkStatusInput,
+        responses=s.ManagerBulkStatusOutput,
+        tags=TAGS,
+        description="All or nothing: one refused transition (409, naming `order_number`) "
+        "or an order number outside the active market (404, `order_numbers`) changes nothing.",
+    )
+    def post(self, request):
+        data = _body(s.ManagerBulkStatusInput, request).validated_data
+        orders = services.manager_order_bulk_status(
+            manager=self.manager,
+            market=self.market,
+            order_numbers=data["order_numbers"],
+            to_status=data["status"],
+            note=data["note"],
+            meta=self.meta,
+        )
+        listed = selectors.manager_order_list(
+            market=self.market, filters=selectors.OrderFilters()
+        ).filter(pk__in=[order.pk for order in orders])
+        by_pk = {order.pk: order for order in listed}
+        return Response(
+            s.ManagerBulkStatusOutput(
+                {"updated": len(orders), "orders": [by_pk[order.pk] for order in orders]}
+            ).data
+        )
+
+
+# --------------------------------------------------------------------------- revenue, reports
+
+
+def _bucket_rows(report_buckets, market: str) -> list[dict]:
+    zone = analytics.market_zone(market)
+    return [
+        {
+            "start": bucket.start,
+            "local_start": bucket.start.astimezone(zone).isoformat(),
+            "figures": bucket.figures.__dict__,
+            "source": bucket.source,
+        }
+        for bucket in report_buckets
+    ]
+
+
+def _revenue_output(report) -> dict:
+    return s.ManagerRevenueOutput(
+        {
+            "market": report.market,
+            "currency": report.currency,
+            "period": report.period,
+            "date_from": report.date_from,
+            "date_to": report.date_to,
+            "buckets": _bucket_rows(report.buckets, report.market),
+            "totals": report.totals.__dict__,
+            "previous_date_from": report.previous_date_from,
+            "previous_date_to": report.previous_date_to,
+            "previous_totals": report.previous_totals.__dict__,
+            "change_percent": report.change_percent,
+        }
+    ).data
+
+
+class RevenueView(ManagerAPIView):
+    manager_permissions = (CanViewRevenue,)
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "period", OpenApiTypes.STR, enum=["hourly", "daily", "weekly", "monthly"]
+            ),
+            OpenApiParameter("date_from", OpenApiTypes.DATE, description="Default: 29 days ago."),
+            OpenApiParameter("date_to", OpenApiTypes.DATE, description="Default: today."),
+        ],
+        responses=s.ManagerRevenueOutput,
+        tags=TAGS,
+    )
+    def get(self, request):
+        data = _query(s.ManagerRevenueInput, request).validated_data
+        today = analytics.local_date(self.market, timezone.now())
+        date_to = data.get("date_to") or today
+        date_from = data.get("date_from") or min(date_to, today) - timedelta(days=29)
+        if date_from > date_to:
+            date_from = date_to
+        report = selectors.manager_revenue(
+            market=self.market, period=data["period"], date_from=date_from, date_to=date_to
+        )
+        return Response(_revenue_output(report))
+
+
+class RevenueHourlyView(ManagerAPIView):
+    manager_permissions = (CanViewRevenue,)
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("date", OpenApiTypes.DATE, description="Market date; default today.")
+        ],
+        responses=s.ManagerRevenueOutput,
+        tags=TAGS,
+    )
+    def get(self, request):
+        data = _query(s.ManagerRevenueHourlyInput, request).validated_data
+        day = data.get("date") or analytics.local_date(self.market, timezone.now())
+        report = selectors.manager_revenue_hourly(market=self.market, day=day)
+        return Response(_revenue_output(report))
+
+
+class ReportListView(ManagerAPIView):
+    manager_permissions = (CanViewRevenue,)
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("date_from", OpenApiTypes.DATE),
+            OpenApiParameter("date_to", OpenApiTypes.DATE),
+            OpenApiParameter("page", OpenApiTypes.INT),
+            OpenApiParameter("page_size", OpenApiTypes.INT),
+        ],
+        responses=s.ManagerReportOutput(many=True),
+        tags=TAGS,
+    )
+    def get(self, request):
+        data = _query(s.ManagerReportFilterInput, request).validated_data
+        reports = selectors.manager_report_list(market=self.market, **data)
+        return self.paginated(reports, s.ManagerReportOutput)
+
+
+class ReportDetailView(ManagerAPIView):
+    manager_permissions = (CanViewRevenue,)
+
+    @extend_schema(parameters=[_DATE], responses=s.ManagerReportOutput, tags=TAGS)
+    def get(self, request, report_date):
+        report = selectors.manager_report_get(market=self.market, report_date=report_date)
+        return Response(s.ManagerReportOutput(report).data)
+
+
+# --------------------------------------------------------------------------- notifications
+
+
+class NotificationListView(ManagerAPIView):
+    market_scoped = False  # the manager's own messages, whatever its market
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("priority", OpenApiTypes.STR, enum=_PRIORITIES),
+            OpenApiParameter("is_read", OpenApiTypes.BOOL),
+            OpenApiParameter("page", OpenApiTypes.INT),
+            OpenApiParameter("page_size", OpenApiTypes.INT),
+        ],
+        responses=s.ManagerNotificationOutput(many=True),
+        tags=TAGS,
+    )
+    def get(self, request):
+        data = _query(s.ManagerNotificationFilterInput, request).validated_data
+        notifications = selectors.manager_notification_list(manager=self.manager, **data)
+        return self.paginated(notifications, s.ManagerNotificationOutput)
+
+
+class NotificationReadView(ManagerAPIView):
+    market_scoped = False
+
+    @extend_schema(parameters=[_ID], request=None, responses=s.ManagerNotificationOutput, tags=TAGS)
+    def post(self, request, pk: int):
+        notification = selectors.manager_notification_get(manager=self.manager, notification_id=pk)
+        notification = services.manager_notification_mark_read(notification=notification)
+        return Response(s.ManagerNotificationOutput(notification).data)
+
+
+class NotificationReadAllView(ManagerAPIView):
+    market_scoped = False
+
+    @extend_schema(request=None, responses=s.ManagerMarkedOutput, tags=TAGS)
+    def post(self, request):
+        marked = services.manager_notification_mark_all_read(manager=self.manager)
+        return Response(s.ManagerMarkedOutput({"marked": marked}).data)
+
+
+class NotificationUnreadCountView(ManagerAPIView):
+    market_scoped = False
+
+    @extend_schema(responses=s.ManagerCountOutput, tags=TAGS)
+    def get(self, request):
+        count = selectors.manager_notification_unread_count(manager=self.manager)
+        return Response(s.ManagerCountOutput({"count": count}).data)
+
+
+# --------------------------------------------------------------------------- activity
+
+
+class ActivityListView(ManagerAPIView):
+    """The audit log of the active market: every manager's for an admin, one's own otherwise."""
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("manager", OpenApiTypes.INT, description="Admins only."),
+            OpenApiParameter("action", OpenApiTypes.STR, enum=list(services.Action.ALL)),
+            OpenApiParameter("object_type", OpenApiTypes.STR),
+            OpenApiParameter("object_id", OpenApiTypes.STR),
+            OpenApiParameter("date_from", OpenApiTypes.DATE),
+            OpenApiParameter("date_to", OpenApiTypes.DATE),
+            OpenApiParameter("page", OpenApiTypes.INT),
+            OpenApiParameter("page_size", OpenApiTypes.INT),
+        ],
+        responses=s.ManagerActivityOutput(many=True),
+        tags=TAGS,
+    )
+    def get(self, request):
+        data = dict(_query(s.ManagerActivityFilterInput, request).validated_data)
+        manager_id = data.pop("manager", None)
+        entries = selectors.manager_activity_list(
+            manager=self.manager, market=self.market, manager_id=manager_id, **data
+        )
+        return self.paginated(entries, s.ManagerActivityOutput)
