@@ -1,0 +1,88 @@
+"""A real Celery worker on the real Redis broker runs a snapshot task (SPEC §6).
+
+Everything else in the suite runs tasks eagerly; this test proves the wiring
+that eager mode hides: JSON serialisation of the arguments, the broker, the
+task being registered under its name, the worker's own database connection.
+
+The worker runs in a thread of this process (`celery.contrib.testing.worker`),
+so it uses the same test database. Its broker is Redis database 14 with a
+queue named for this session only, so parallel test sessions (xdist workers,
+other CI jobs on the same Redis) never take each other's tasks.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import pytest
+from celery.signals import task_postrun
+from django.db import connections
+
+from main.celery import app
+from store_manager.models import RevenueSnapshot
+from store_manager.tasks import recompute_order_periods
+from store_manager.tests.helpers import kg_customer, place
+
+REDIS_URL = os.environ.get("REDIS_URL", "")
+BROKER_DB = 14
+WAIT_SECONDS = 30
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        not REDIS_URL, reason="REDIS_URL is not set: no Redis broker for a real Celery worker"
+    ),
+]
+
+
+def _broker_url() -> str:
+    base = REDIS_URL.rsplit("/", 1)[0] if REDIS_URL.count("/") > 2 else REDIS_URL
+    return f"{base}/{BROKER_DB}"
+
+
+def _close_worker_connections(**kwargs):
+    # Runs in the worker thread after each task: its DB connection must not outlive
+    # the test, or PostgreSQL refuses to drop the test database.
+    connections.close_all()
+
+
+@pytest.fixture
+def real_worker():
+    from celery.contrib.testing.worker import start_worker
+
+    queue = f"marque-test-{uuid.uuid4().hex}"
+    saved = {
+        key: app.conf[key] for key in ("broker_url", "task_always_eager", "task_default_queue")
+    }
+    app.conf.update(broker_url=_broker_url(), task_always_eager=False)
+    task_postrun.connect(_close_worker_connections, weak=False)
+    try:
+        with start_worker(
+            app, perform_ping_check=False, queues=[queue], shutdown_timeout=20, loglevel="WARNING"
+        ):
+            yield queue
+    finally:
+        task_postrun.disconnect(_close_worker_connections)
+        app.conf.update(saved)
+        # The queue is this session's alone: remove it from Redis.
+        with app.connection_for_write(_broker_url()) as conn:
+            conn.default_channel.queue_delete(queue)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_queued_snapshot_task_is_run_by_a_real_worker(real_worker):
+    order = place(kg_customer(), datetime(2026, 11, 20, 9, tzinfo=UTC), "1234.00")
+
+    # Not eager: serialised to JSON, through Redis, to the worker thread.
+    result = recompute_order_periods.apply_async((order.pk,), queue=real_worker)
+    assert result.id
+
+    deadline = time.monotonic() + WAIT_SECONDS
+    rows = RevenueSnapshot.objects.filter(market="KG", revenue=Decimal("1234.00"))
+    while rows.count() < 4 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert sorted(rows.values_list("period", flat=True)) == ["daily", "hourly", "monthly", "weekly"]
