@@ -1,9 +1,16 @@
-"""Review moderation in the admin."""
+"""Review moderation in the admin.
 
-from django.contrib import admin
+Every write here that can change what counts (approving, unapproving, deleting
+a review) refreshes the product's `rating_avg`/`reviews_count` through
+`orders.review_services`, in the same transaction; the mixin invalidates the
+catalogue cache after commit.
+"""
+
+from django.contrib import admin, messages
 
 from main.admin_mixins import InvalidatesCatalogueCacheMixin
 from orders.models import Review, ReviewImage
+from orders.review_services import product_rating_refresh, reviews_delete, reviews_set_approved
 
 
 class _CustomerContentMixin:
@@ -44,9 +51,37 @@ class ReviewAdmin(InvalidatesCatalogueCacheMixin, admin.ModelAdmin):
     )
     fields = ("is_approved", *readonly_fields)
     inlines = (ReviewImageInline,)
+    actions = ("approve_reviews", "unapprove_reviews")
 
     def has_add_permission(self, request):
         return False
+
+    def save_model(self, request, obj, form, change):
+        # The change form runs in a transaction: the rating moves with the flag.
+        super().save_model(request, obj, form, change)
+        product_rating_refresh(product_id=obj.product_id)
+
+    def delete_model(self, request, obj):
+        # The service deletes, refreshes the rating and invalidates the cache on commit.
+        reviews_delete(review_ids=[obj.pk])
+
+    def delete_queryset(self, request, queryset):
+        reviews_delete(review_ids=queryset.values_list("pk", flat=True))
+
+    def _set_approved(self, request, queryset, *, approved: bool) -> None:
+        changed = reviews_set_approved(
+            review_ids=queryset.values_list("pk", flat=True), approved=approved
+        )
+        verb = "approved" if approved else "unapproved"
+        self.message_user(request, f"{changed} review(s) {verb}.", messages.SUCCESS)
+
+    @admin.action(description="Approve selected reviews (publish)", permissions=("change",))
+    def approve_reviews(self, request, queryset):
+        self._set_approved(request, queryset, approved=True)
+
+    @admin.action(description="Unapprove selected reviews (hide)", permissions=("change",))
+    def unapprove_reviews(self, request, queryset):
+        self._set_approved(request, queryset, approved=False)
 
 
 @admin.register(ReviewImage)

@@ -9,6 +9,7 @@ from django.db.models import (
     Count,
     ExpressionWrapper,
     F,
+    IntegerField,
     Max,
     Min,
     OuterRef,
@@ -17,10 +18,11 @@ from django.db.models import (
     QuerySet,
     Subquery,
 )
+from django.db.models.functions import Coalesce
 from django.shortcuts import get_object_or_404
 
 from main.markets import CatalogMarket
-from orders.models import Review
+from orders.models import Review, ReviewFit
 from products.models import SKU, Category, Product, ProductImage, Subcategory, WishlistItem
 
 RELATED_PRODUCTS_LIMIT = 8
@@ -104,10 +106,29 @@ def product_list(*, market: str) -> QuerySet[Product]:
     )
 
 
+def _approved_fit_count(fit: str) -> Coalesce:
+    """Approved reviews of the outer product that chose `fit` (a scalar subquery)."""
+    counts = (
+        Review.objects.filter(product=OuterRef("pk"), is_approved=True, fit=fit)
+        .order_by()
+        .values("product")
+        .annotate(count=Count("pk"))
+        .values("count")
+    )
+    return Coalesce(Subquery(counts, output_field=IntegerField()), 0)
+
+
 def product_detail_get(*, market: str, slug: str) -> Product:
-    """One sellable product with images, features and active SKUs prefetched; 404 otherwise."""
+    """One sellable product with images, features and active SKUs prefetched; 404 otherwise.
+
+    Annotated with `fit_<choice>` (e.g. `fit_runs_small`): approved reviews per
+    fit, counted in the product's own query (scalar subqueries on the
+    (product, is_approved) index), so the fit summary costs no extra query.
+    """
+    fit_counts = {f"fit_{choice}": _approved_fit_count(choice) for choice in ReviewFit.values}
     queryset = (
         product_list(market=market)
+        .annotate(**fit_counts)
         .select_related("category", "subcategory")
         .prefetch_related(
             "images",

@@ -1,5 +1,9 @@
-"""Routes; filled in by the orders API."""
+"""Review routes (`reviews/`), mounted at /api/v1/."""
 
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-urlpatterns: list = []
+from orders.api.review_views import ReviewCreateView
+
+urlpatterns = [
+    path("reviews/", ReviewCreateView.as_view(), name="review-create"),
+]

@@ -111,6 +111,18 @@ class CategoryRefOutput(serializers.Serializer):
     slug = serializers.CharField()
 
 
+class FitSummaryOutput(serializers.Serializer):
+    """How approved reviewers found the fit; reads `product_detail_get`'s annotations."""
+
+    runs_small = serializers.IntegerField(source="fit_runs_small")
+    true_to_size = serializers.IntegerField(source="fit_true_to_size")
+    runs_large = serializers.IntegerField(source="fit_runs_large")
+    total = serializers.SerializerMethodField()
+
+    def get_total(self, obj) -> int:
+        return obj.fit_runs_small + obj.fit_true_to_size + obj.fit_runs_large
+
+
 class ProductDetailOutput(_PricedProductMixin):
     description = serializers.CharField()
     is_featured = serializers.BooleanField()
@@ -120,6 +132,7 @@ class ProductDetailOutput(_PricedProductMixin):
     features = ProductFeatureOutput(many=True)
     skus = SKUOutput(many=True)
     rating = serializers.SerializerMethodField()
+    fit_summary = FitSummaryOutput(source="*")
     related = serializers.SerializerMethodField()
 
     def get_rating(self, obj) -> dict:

@@ -1,0 +1,289 @@
+"""Verified-buyer reviews: who may write one, what a review may hold, and the product's rating.
+
+Rules (docs/REVIEWS.md):
+
+- Only a user with a **delivered** order item of the product may review it
+  (403 `not_a_buyer`), once per product (409 `review_exists`; the unique
+  constraint `review_user_product_unique` settles a race the same way).
+- Up to `REVIEW_MAX_IMAGES` images, each at most `REVIEW_IMAGE_MAX_BYTES` and
+  `REVIEW_IMAGE_MAX_PIXELS`, a real JPEG, PNG or WebP (Pillow `verify()` and a
+  full decode), re-encoded before storage so no metadata (EXIF with GPS,
+  comments, ICC, XMP) survives.
+- `Product.rating_avg` / `reviews_count` are recomputed from the approved
+  reviews with one aggregate while the product row is locked, never `+= 1`:
+  `product_rating_refresh()` is the only writer of those two fields.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
+
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.db import IntegrityError, transaction
+from django.db.models import Count, Sum
+from django.utils import timezone
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from main.exceptions import ApplicationError, Conflict
+from main.http_cache import catalogue_cache_invalidate
+from orders.models import OrderItem, OrderStatus, Review, ReviewImage
+from products.models import Product
+
+REVIEW_MAX_IMAGES = 5
+REVIEW_IMAGE_MAX_BYTES = 5 * 1024 * 1024
+# A small file may still decode to a huge bitmap (a "decompression bomb"); 50 MP
+# admits every phone camera's full-resolution photo.
+REVIEW_IMAGE_MAX_PIXELS = 50_000_000
+REVIEW_TITLE_MAX_LENGTH = 200  # the model's column
+REVIEW_TEXT_MAX_LENGTH = 5000
+
+# Pillow format → (stored extension, save options).
+_FORMATS: dict[str, tuple[str, dict]] = {
+    "JPEG": ("jpg", {"quality": 90, "optimize": True}),
+    "PNG": ("png", {"optimize": True}),
+    "WEBP": ("webp", {"quality": 90}),
+}
+_ALLOWED = "JPEG, PNG or WebP"
+
+
+class NotABuyer(ApplicationError):
+    status_code = 403
+    code = "not_a_buyer"
+    default_detail = "Only customers who received this product can review it."
+
+
+class ReviewExists(Conflict):
+    code = "review_exists"
+    default_detail = "You have already reviewed this product."
+
+
+class InvalidReviewInput(ApplicationError):
+    code = "invalid"
+    default_detail = "Invalid input."
+
+
+@dataclass(frozen=True)
+class CleanImage:
+    """An uploaded image after validation and re-encoding: bytes with no metadata."""
+
+    content: bytes
+    extension: str
+
+
+def _image_error(message: str) -> InvalidReviewInput:
+    return InvalidReviewInput(message, errors={"images": [message]})
+
+
+def _read_limited(upload) -> bytes:
+    """The upload's bytes, refusing anything above the size limit without reading it all."""
+    if getattr(upload, "size", None) and upload.size > REVIEW_IMAGE_MAX_BYTES:
+        raise ValueError
+    upload.seek(0)
+    data = upload.read(REVIEW_IMAGE_MAX_BYTES + 1)
+    if len(data) > REVIEW_IMAGE_MAX_BYTES:
+        raise ValueError
+    return data
+
+
+def _bitmap_without_metadata(image: Image.Image, image_format: str) -> Image.Image:
+    """The pixels only, in a mode the format can store; EXIF orientation applied first.
+
+    Rebuilding the image from raw pixels drops every metadata chunk Pillow
+    would otherwise carry over from `image.info` (EXIF, ICC, XMP, comments).
+    """
+    # An unreadable orientation tag keeps the pixels as stored.
+    with contextlib.suppress(KeyError, TypeError, ValueError, OSError):
+        image = ImageOps.exif_transpose(image) or image
+    if image_format == "JPEG":
+        mode = "L" if image.mode in ("1", "L") else "RGB"
+    elif image_format == "PNG" and image.mode in ("1", "L", "RGB", "RGBA"):
+        mode = image.mode
+    else:
+        has_alpha = image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info
+        mode = "RGBA" if has_alpha else "RGB"
+    if image.mode != mode:
+        image = image.convert(mode)
+    return Image.frombytes(mode, image.size, image.tobytes())
+
+
+def review_image_clean(upload) -> CleanImage:
+    """Validate one uploaded file and re-encode it without metadata.
+
+    Raises `InvalidReviewInput` (400, `errors.images`) when the file is too
+    large, is not a decodable JPEG/PNG/WebP, or has too many pixels. Animated
+    images keep their first frame.
+    """
+    name = getattr(upload, "name", "") or "image"
+    try:
+        data = _read_limited(upload)
+    except ValueError:
+        limit_mb = REVIEW_IMAGE_MAX_BYTES // (1024 * 1024)
+        raise _image_error(f"{name}: an image may be at most {limit_mb} MB.") from None
+    try:
+        with Image.open(io.BytesIO(data)) as probe:
+            image_format = probe.format
+            if image_format not in _FORMATS:
+                raise _image_error(f"{name}: upload a {_ALLOWED} image.")
+            width, height = probe.size
+            if width * height > REVIEW_IMAGE_MAX_PIXELS:
+                raise _image_error(f"{name}: the image has too many pixels.")
+            probe.verify()
+        # verify() leaves the image unusable: open again and decode every pixel.
+        with Image.open(io.BytesIO(data)) as image:
+            image.load()
+            clean = _bitmap_without_metadata(image, image_format)
+    except InvalidReviewInput:
+        raise
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError):
+        raise _image_error(f"{name}: upload a {_ALLOWED} image.") from None
+    extension, options = _FORMATS[image_format]
+    buffer = io.BytesIO()
+    clean.save(buffer, format=image_format, **options)
+    return CleanImage(content=buffer.getvalue(), extension=extension)
+
+
+def review_images_clean(uploads: Sequence) -> list[CleanImage]:
+    if len(uploads) > REVIEW_MAX_IMAGES:
+        raise _image_error(f"A review may have at most {REVIEW_MAX_IMAGES} images.")
+    return [review_image_clean(upload) for upload in uploads]
+
+
+def _delivered_item(*, user, product_id: int) -> OrderItem | None:
+    """The user's most recently delivered order item of the product, if any."""
+    return (
+        OrderItem.objects.filter(
+            order__user=user, order__status=OrderStatus.DELIVERED, product_id=product_id
+        )
+        .order_by("-order__delivered_at", "-id")
+        .first()
+    )
+
+
+def product_rating_refresh(*, product_id: int) -> Product | None:
+    """Recompute `rating_avg` and `reviews_count` from the product's approved reviews.
+
+    Locks the product row first (`SELECT … FOR NO KEY UPDATE`: it does not
+    block inserts of rows that reference the product), then aggregates, so two
+    transactions refreshing the same product serialise and the second one's
+    aggregate sees the first one's review. Call it inside the transaction that
+    changed the reviews. The average is exact (sum / count, rounded half up to
+    two decimals). Returns the product, or None when it no longer exists.
+    """
+    with transaction.atomic():
+        product = Product.objects.select_for_update(no_key=True).filter(pk=product_id).first()
+        if product is None:
+            return None
+        figures = Review.objects.filter(product_id=product_id, is_approved=True).aggregate(
+            count=Count("id"), total=Sum("rating")
+        )
+        count = figures["count"] or 0
+        average = (
+            (Decimal(figures["total"]) / count).quantize(Decimal("0.01"), ROUND_HALF_UP)
+            if count
+            else Decimal("0.00")
+        )
+        product.rating_avg, product.reviews_count = average, count
+        Product.objects.filter(pk=product_id).update(rating_avg=average, reviews_count=count)
+    return product
+
+
+def _products_refresh(product_ids: Iterable[int]) -> None:
+    # Ascending id order: two moderators touching the same products never deadlock.
+    for product_id in sorted(set(product_ids)):
+        product_rating_refresh(product_id=product_id)
+
+
+def review_create(
+    *,
+    user,
+    product_id: int,
+    rating: int,
+    title: str = "",
+    text: str = "",
+    fit: str = "",
+    images: Sequence = (),
+) -> Review:
+    """A verified buyer's review of a product, with its images.
+
+    Checks, in order: the product exists (400), the user has a delivered order
+    item of it (403 `not_a_buyer`), no review yet (409 `review_exists`), the
+    images (400). Images are decoded before the transaction opens, so the
+    product lock is held only for the inserts. The review is approved at once
+    unless `REVIEWS_REQUIRE_APPROVAL`; an approved review refreshes the
+    product's rating and, after commit, the catalogue cache.
+    """
+    if not Product.objects.filter(pk=product_id).exists():
+        message = f"No product with id {product_id}."
+        raise InvalidReviewInput("Unknown product.", errors={"product_id": [message]})
+    order_item = _delivered_item(user=user, product_id=product_id)
+    if order_item is None:
+        raise NotABuyer()
+    if Review.objects.filter(user=user, product_id=product_id).exists():
+        raise ReviewExists()
+    clean_images = review_images_clean(images)
+    approved = not settings.REVIEWS_REQUIRE_APPROVAL
+
+    with transaction.atomic():
+        # The product lock comes first: every review write for one product
+        # queues here, before any row that would take a key-share lock on it.
+        Product.objects.select_for_update(no_key=True).filter(pk=product_id).first()
+        try:
+            with transaction.atomic():
+                review = Review.objects.create(
+                    user=user,
+                    product_id=product_id,
+                    order_item=order_item,
+                    rating=rating,
+                    title=title,
+                    text=text,
+                    fit=fit,
+                    is_approved=approved,
+                )
+        except IntegrityError:
+            if Review.objects.filter(user=user, product_id=product_id).exists():
+                raise ReviewExists() from None
+            raise
+        for position, clean in enumerate(clean_images):
+            ReviewImage.objects.create(
+                review=review,
+                sort_order=position,
+                image=ContentFile(clean.content, name=f"{uuid.uuid4().hex}.{clean.extension}"),
+            )
+        if approved:
+            product_rating_refresh(product_id=product_id)
+            transaction.on_commit(catalogue_cache_invalidate)
+    return review
+
+
+@transaction.atomic
+def reviews_set_approved(*, review_ids: Iterable[int], approved: bool) -> int:
+    """Approve or unapprove reviews (moderation); refreshes the ratings it changed.
+
+    Returns how many reviews changed. The catalogue cache is invalidated after
+    commit when any did, so ratings, fit summaries and review lists show it.
+    """
+    changed = Review.objects.filter(pk__in=list(review_ids)).exclude(is_approved=approved)
+    product_ids = list(changed.values_list("product_id", flat=True))
+    count = changed.update(is_approved=approved, updated_at=timezone.now())
+    if count:
+        _products_refresh(product_ids)
+        transaction.on_commit(catalogue_cache_invalidate)
+    return count
+
+
+@transaction.atomic
+def reviews_delete(*, review_ids: Iterable[int]) -> int:
+    """Delete reviews (with their images) and refresh the ratings of their products."""
+    reviews = Review.objects.filter(pk__in=list(review_ids))
+    product_ids = list(reviews.values_list("product_id", flat=True))
+    reviews.delete()
+    if product_ids:
+        _products_refresh(product_ids)
+        transaction.on_commit(catalogue_cache_invalidate)
+    return len(product_ids)
