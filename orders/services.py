@@ -33,6 +33,7 @@ from orders.models import (
     OrderStatus,
     OrderStatusHistory,
     PaymentMethodType,
+    PaymentStatus,
 )
 from products.cart_services import NotSoldInMarket, cart_lock
 from products.models import CartItem, ProductImage, ProductPrice
@@ -419,6 +420,9 @@ def order_transition(
         if to_status in MILESTONES:
             setattr(locked, MILESTONES[to_status], now)
             update.append(MILESTONES[to_status])
+        if to_status == S.DELIVERED and locked.payment_method == PaymentMethodType.CASH_ON_DELIVERY:
+            locked.payment_status = PaymentStatus.PAID  # the courier collected the cash
+            update.append("payment_status")
         if to_status == S.CANCELLED:
             locked.cancel_reason = note[:500]
             update.append("cancel_reason")

@@ -1,5 +1,6 @@
 from decimal import Decimal
 from io import StringIO
+from itertools import pairwise
 
 import pytest
 from django.apps import apps
@@ -154,3 +155,34 @@ def test_seed_demo_refuses_where_settings_forbid_it(settings):
     with pytest.raises(CommandError, match="DEMO_SEED_ALLOWED"):
         call_command("seed_demo", "--small")
     assert not User.objects.exists()
+
+
+def test_demo_orders_obey_the_order_rules():
+    from orders.demo import _plan_statuses
+    from orders.models import Order
+    from store_manager.models import RevenueSnapshot
+
+    seed("--small")
+
+    orders = Order.objects.prefetch_related("status_history", "items")
+    assert {order.market for order in orders} == {"KG", "US"}
+    assert len({order.created_at.date() for order in orders}) >= 5  # back-dated over a week
+    for order in orders:
+        history = list(order.status_history.all())
+        assert history[0].from_status is None
+        assert history[0].created_at == order.created_at
+        for before, after in pairwise(history):
+            assert after.from_status == before.to_status
+            assert after.created_at >= before.created_at
+        assert history[-1].to_status == order.status
+        assert order.total == order.subtotal + order.shipping_cost
+        assert order.currency == ("KGS" if order.market == "KG" else "USD")
+    # Stock is the catalogue's again: nothing is left lifted for the run.
+    assert not SKU.objects.filter(stock__gte=1000).exists()
+    assert RevenueSnapshot.objects.filter(period="daily", orders_count__gt=0).exists()
+    # Over the full 90 days every status turns up.
+    import random
+
+    rng = random.Random(1)
+    seen = {s for age in (0, 0.5, 2, 4, 10) for _ in range(200) for s in _plan_statuses(rng, age)}
+    assert seen == {"confirmed", "processing", "shipped", "delivered", "cancelled"}

@@ -1,13 +1,17 @@
 from __future__ import annotations
 
 import time
+from datetime import timedelta
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
+from django.utils import timezone
 
 from banners.demo import seed_banners
 from banners.models import Banner
+from orders.demo import seed_orders
+from orders.models import Order, OrderItem
 from products.demo import seed_catalogue
 from products.models import (
     SKU,
@@ -19,7 +23,9 @@ from products.models import (
     Subcategory,
 )
 from store_manager.demo import DEMO_MANAGER_PHONES, seed_managers
-from store_manager.models import ManagerSettings, StoreManager
+from store_manager.models import DailyReport, ManagerSettings, RevenueSnapshot, StoreManager
+from store_manager.report_services import reports_rebuild
+from store_manager.snapshot_services import snapshots_rebuild
 from users.demo import DEMO_ADMIN_PASSWORD, DEMO_ADMIN_PHONE, seed_admin, seed_customers
 from users.models import Address, User
 
@@ -37,14 +43,19 @@ SUMMARY_MODELS = (
     SKU,
     ProductPrice,
     Banner,
+    Order,
+    OrderItem,
+    RevenueSnapshot,
+    DailyReport,
 )
 
 
 class Command(BaseCommand):
     help = (
-        "Build the demo store: categories, products, banners, customers and one store manager "
-        "per role. Safe to run again: only missing demo rows are created, existing ones are "
-        "kept as they are."
+        "Build the demo store: categories, products, banners, customers, one store manager "
+        "per role, and about 90 days of orders in both markets with their revenue snapshots "
+        "and daily reports. Safe to run again: only missing demo rows are created, existing "
+        "ones are kept as they are."
     )
 
     def add_arguments(self, parser):
@@ -71,6 +82,12 @@ class Command(BaseCommand):
             seed_banners(categories, small=small)
             customers = seed_customers(small=small)
             seed_managers()
+            history = seed_orders(customers, small=small)
+        if history.first_day is not None:
+            # One rebuild for the whole history (the orders were placed with events held back).
+            today = timezone.localdate()
+            snapshots_rebuild(date_from=history.first_day, date_to=today)
+            reports_rebuild(date_from=history.first_day, date_to=today - timedelta(days=1))
         elapsed = time.perf_counter() - started
 
         self.stdout.write(
