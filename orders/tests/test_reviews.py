@@ -13,10 +13,11 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection, connections
 from django.urls import reverse
 from PIL import Image
+from PIL.PngImagePlugin import PngInfo
 
 from conftest import authenticate
 from orders.models import OrderStatus, Review, ReviewImage
-from orders.review_services import REVIEW_IMAGE_MAX_BYTES, review_create
+from orders.review_services import REVIEW_IMAGE_MAX_BYTES, InvalidReviewInput, review_create
 from orders.tests.factories import OrderFactory, OrderItemFactory
 from products.models import Product
 from products.tests.factories import ProductFactory, ProductPriceFactory
@@ -258,6 +259,29 @@ def test_jpeg_exif_is_stripped_and_urls_are_absolute(buyer_client, product):
         assert dict(saved.getexif()) == {}
         assert "exif" not in saved.info
     assert b"SpyCam" not in stored.image.open("rb").read()
+
+
+def test_png_text_chunks_are_stripped(buyer_client, product):
+    info = PngInfo()
+    info.add_text("Comment", "home address: Chui Ave 120")
+    buffer = io.BytesIO()
+    Image.new("RGB", (20, 20), (1, 2, 3)).save(buffer, "PNG", pnginfo=info)
+    upload = SimpleUploadedFile("photo.png", buffer.getvalue(), "image/png")
+
+    assert post(buyer_client, product_id=product.pk, images=[upload]).status_code == 201
+    stored = ReviewImage.objects.get().image.open("rb").read()
+    assert b"Chui Ave" not in stored
+    with Image.open(io.BytesIO(stored)) as saved:
+        assert saved.format == "PNG" and "Comment" not in saved.info
+
+
+def test_the_service_refuses_six_images_too(buyer, product):
+    with pytest.raises(InvalidReviewInput) as refused:
+        review_create(
+            user=buyer, product_id=product.pk, rating=5, images=[image_file() for _ in range(6)]
+        )
+    assert "images" in refused.value.errors
+    assert not Review.objects.exists()
 
 
 def test_png_and_webp_are_accepted_in_order(buyer_client, product):
