@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from django.core.files.storage import default_storage
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -16,7 +15,7 @@ def absolute_media_url(request, name: str | None) -> str | None:
     return request.build_absolute_uri(url) if request is not None else url
 
 
-@extend_schema_field({"type": "string", "format": OpenApiTypes.URI.value, "nullable": True})
+@extend_schema_field({"type": "string", "format": "uri", "nullable": True})
 class AbsoluteMediaField(serializers.Field):
     """A file or image field, read-only, as an absolute URL (null when empty)."""
 

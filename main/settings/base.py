@@ -332,6 +332,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "MarketEnum": "main.markets.Market",
         "CatalogMarketEnum": "main.markets.CatalogMarket",
+        "OrderStatusEnum": "orders.models.OrderStatus",
     },
 }
 
