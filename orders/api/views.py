@@ -11,7 +11,6 @@ from rest_framework.response import Response
 from main.exceptions import ApplicationError
 from main.pagination import PageNumberPagination
 from orders import selectors, services
-from orders.models import Order
 from orders.api.serializers import (
     CancelInput,
     CheckoutInput,
@@ -19,6 +18,7 @@ from orders.api.serializers import (
     OrderListQuery,
     OrderOutput,
 )
+from orders.models import Order
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 IDEMPOTENCY_KEY_MAX = 255
