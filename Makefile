@@ -62,3 +62,8 @@ bench: $(RUN_STAMP)
 
 clean:
 	rm -rf $(VENV) db.sqlite3 media staticfiles
+
+## Analytics benchmark: 1M orders on PostgreSQL (127.0.0.1), snapshot backfill and reads; never part of `make test`
+.PHONY: bench-analytics
+bench-analytics: $(RUN_STAMP)
+	$(BIN)/python bench/analytics.py $(BENCH_ARGS)
