@@ -65,8 +65,6 @@ def order_status_changed(
 
 def _recompute_snapshots(order_id: int) -> None:
     """Correct the revenue snapshots of the periods this order belongs to (SPEC §6)."""
-    try:
-        from store_manager.tasks import recompute_order_periods
-    except ImportError:  # pragma: no cover - until the analytics module lands
-        return
+    from store_manager.tasks import recompute_order_periods
+
     recompute_order_periods.delay(order_id)
