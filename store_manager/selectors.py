@@ -517,16 +517,16 @@ def manager_dashboard(
         market, today - timedelta(days=1), today - timedelta(days=1)
     )
     elapsed = now - day.start
-    today_figures = analytics.period_figures(market=market, start=day.start, end=now)
     yesterday_figures = analytics.period_figures(
         market=market, start=yesterday.start, end=min(yesterday.start + elapsed, yesterday.end)
     )
-    series_start = analytics.local_midnight(
-        market, today - timedelta(days=DASHBOARD_SERIES_DAYS - 1)
-    )
+    first_day = today - timedelta(days=DASHBOARD_SERIES_DAYS - 1)
+    series_start = analytics.local_midnight(market, first_day)
     series = revenue_buckets(
         market=market, period=RevenuePeriod.DAILY, start=series_start, end=day.end, now=now
     )
+    # Today is the series' last bucket, always live: no orders exist after `now`.
+    today_figures = series[-1].figures
     top = analytics.top_products(
         market=market, start=day.start, end=day.end, limit=DASHBOARD_TOP_PRODUCTS
     )["by_revenue"]

@@ -214,7 +214,7 @@ def test_dashboard_counts_unread_notifications_and_runs_bounded_queries():
     with CaptureQueriesContext(connection) as queries:
         body = client.get(BASE + "dashboard/").json()
     assert body["unread_notifications"] == 1
-    assert len(queries) <= 16, [q["sql"][:80] for q in queries]
+    assert len(queries) <= 12, [q["sql"][:80] for q in queries]
 
 
 # --------------------------------------------------------------------------- reports
