@@ -25,11 +25,14 @@ from main.markets import Market, market_config
 from orders.models import Order, OrderStatus
 from store_manager.analytics import (
     PERIODS,
+    ZERO,
     Bounds,
     Figures,
+    average,
     bucket_figures,
     change_percent,
     date_range_bounds,
+    iter_periods,
     last_closed,
     period_bounds,
     previous_bounds,
@@ -47,7 +50,11 @@ FIGURE_FIELDS = (
     "previous_revenue",
     "change_percent",
 )
-# Periods a scheduled run closes after a market's local midnight.
+_INSTANT = timedelta(microseconds=1)
+# Summed from the daily snapshots instead of aggregated from the orders.
+ROLLUP_PERIODS = (RevenuePeriod.WEEKLY, RevenuePeriod.MONTHLY)
+# Periods a scheduled run closes after a market's local midnight (daily first: the others
+# are rolled up from it).
 AFTER_MIDNIGHT_PERIODS = (RevenuePeriod.DAILY, RevenuePeriod.WEEKLY, RevenuePeriod.MONTHLY)
 
 
@@ -79,10 +86,14 @@ def snapshots_upsert(*, market: str, period: str, start: datetime, end: datetime
     """Recompute and upsert the snapshots of every period starting in ``[start, end)``.
 
     ``start``/``end`` are period boundaries (see ``analytics.period_bounds``).
-    The previous period's revenue comes from the orders too (not from an older
-    row), so a range can be rebuilt in any order. Two GROUP BY queries for the
-    whole range, one read of the existing rows, one bulk upsert of the rows
-    that changed. Returns how many rows were written.
+    Hours and days are aggregated from the orders (two GROUP BY queries for
+    the whole range, previous period included). Weeks and months are sums of
+    the daily snapshots (``_rollup_daily``): every figure is additive over the
+    days that partition them, new customers included (a customer is new on
+    exactly one day), and summing ~30 rows is much cheaper than re-aggregating
+    a month of orders on every order event. Then one read of the existing
+    rows and one bulk upsert of the rows that changed. Returns how many rows
+    were written.
     """
     market = Market(market).value
     if period not in PERIODS:
@@ -92,7 +103,10 @@ def snapshots_upsert(*, market: str, period: str, start: datetime, end: datetime
     if first.start < start:
         first = period_bounds(market, period, first.end)
     before = previous_bounds(market, period, first)
-    buckets = bucket_figures(market=market, period=period, start=before.start, end=end)
+    if period in ROLLUP_PERIODS:
+        buckets = _rollup_daily(market=market, period=period, start=before.start, end=end)
+    else:
+        buckets = bucket_figures(market=market, period=period, start=before.start, end=end)
     starts = list(buckets)
     wanted = {
         key: _values(buckets[key], buckets[starts[i - 1]])
@@ -121,6 +135,51 @@ def snapshots_upsert(*, market: str, period: str, start: datetime, end: datetime
             batch_size=500,
         )
     return len(changed)
+
+
+def _rollup_daily(
+    *, market: str, period: str, start: datetime, end: datetime
+) -> dict[datetime, Figures]:
+    """Figures per week or month in ``[start, end)`` as sums of the daily snapshots.
+
+    Days without a daily row (days not started yet, or never snapshotted) are
+    aggregated from the orders in memory, never written: so the open month
+    has no rows for its future days, and a week is right even on an empty table.
+    """
+    rows = RevenueSnapshot.objects.filter(
+        market=market, period=RevenuePeriod.DAILY, period_start__gte=start, period_start__lt=end
+    ).values("period_start", *FIGURE_FIELDS)
+    currency = market_config(market).currency
+    days: dict[datetime, Figures] = {
+        row["period_start"]: Figures(
+            **{f: row[f] for f in FIGURE_FIELDS if f in Figures.__dataclass_fields__}
+        )
+        for row in rows
+    }
+    missing = [
+        b for b in iter_periods(market, RevenuePeriod.DAILY, start, end) if b.start not in days
+    ]
+    if missing:
+        computed = bucket_figures(
+            market=market, period=RevenuePeriod.DAILY, start=missing[0].start, end=missing[-1].end
+        )
+        for bounds in missing:
+            days[bounds.start] = computed[bounds.start]
+    result: dict[datetime, Figures] = {}
+    for bounds in iter_periods(market, period, start, end):
+        parts = [f for day, f in days.items() if bounds.start <= day < bounds.end]
+        revenue = sum((f.revenue for f in parts), ZERO)
+        orders = sum(f.orders_count for f in parts)
+        result[bounds.start] = Figures(
+            revenue=revenue,
+            orders_count=orders,
+            items_sold=sum(f.items_sold for f in parts),
+            average_order_value=average(revenue, orders),
+            cancelled_count=sum(f.cancelled_count for f in parts),
+            new_customers=sum(f.new_customers for f in parts),
+            currency=currency,
+        )
+    return result
 
 
 def snapshot_upsert(*, market: str, period: str, bounds: Bounds) -> RevenueSnapshot:
@@ -217,8 +276,10 @@ def snapshots_rebuild(
 ) -> int:
     """Recompute every snapshot of the local dates ``date_from``..``date_to`` (both included).
 
-    Weeks and months that overlap the range are rebuilt whole. Periods that
-    have not started at ``now`` are skipped. Works in chunks of one month per
+    Weeks and months that overlap the range are rebuilt whole, and since they
+    are sums of the daily snapshots, asking for them rebuilds the daily
+    snapshots of all their days first. Periods that have not started at
+    ``now`` are skipped. Works in chunks of one month per
     (market, period), each its own transaction, so an interrupted run keeps
     what it finished and a re-run redoes the rest (writing only what changed).
     ``progress(done, total, label)`` is called after each chunk.
@@ -227,12 +288,22 @@ def snapshots_rebuild(
     if date_to < date_from:
         raise ValueError("date_from is after date_to.")
     now = now or timezone.now()
+    wanted = set(periods or PERIODS)
+    if wanted & set(ROLLUP_PERIODS):
+        wanted.add(RevenuePeriod.DAILY)
     chunks: list[tuple[str, str, Bounds]] = []
     for market in markets or Market.values:
         days = date_range_bounds(market, date_from, date_to)
-        for period in periods or PERIODS:
-            start = period_bounds(market, period, days.start).start
-            end = min(period_bounds(market, period, days.end - timedelta(microseconds=1)).end, now)
+        daily = days
+        for rollup in wanted & set(ROLLUP_PERIODS):  # every day of every week/month touched
+            daily = Bounds(
+                min(daily.start, period_bounds(market, rollup, days.start).start),
+                max(daily.end, period_bounds(market, rollup, days.end - _INSTANT).end),
+            )
+        for period in (p for p in PERIODS if p in wanted):  # daily before weekly/monthly
+            span = daily if period == RevenuePeriod.DAILY else days
+            start = period_bounds(market, period, span.start).start
+            end = min(period_bounds(market, period, span.end - _INSTANT).end, now)
             month = period_bounds(market, RevenuePeriod.MONTHLY, start)
             while start < end:
                 chunk_end = min(max(month.end, period_bounds(market, period, start).end), end)

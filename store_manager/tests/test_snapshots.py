@@ -221,3 +221,16 @@ def test_rebuild_snapshots_command(two_markets):
     assert "0 rows written" in out.getvalue()
     with pytest.raises(CommandError, match="after"):
         call_command("rebuild_snapshots", "--from", "2026-03-09", "--to", "2026-03-08")
+
+
+def test_weeks_and_months_are_rolled_up_from_days_even_without_daily_rows(two_markets):
+    week = period_bounds("US", "weekly", date(2026, 3, 8))
+    snapshots_upsert(market="US", period="weekly", start=week.start, end=week.end)
+    snapshot = RevenueSnapshot.objects.get(period="weekly")
+    assert {f: getattr(snapshot, f) for f in FIELDS} == raw_figures("US", *week)
+    assert not RevenueSnapshot.objects.filter(period="daily").exists()  # computed, not written
+    # With daily rows present, the week is their sum.
+    snapshots_upsert(market="US", period="daily", start=week.start, end=week.end)
+    RevenueSnapshot.objects.filter(period="weekly").delete()
+    snapshots_upsert(market="US", period="weekly", start=week.start, end=week.end)
+    assert RevenueSnapshot.objects.get(period="weekly").revenue == snapshot.revenue
