@@ -75,8 +75,9 @@ def bench_client():
     from store_manager.models import StoreManager
     from users.models import User
 
+    # Not first_name "Bench": bench/orders_data.py deletes those customers on a reseed.
     user = User.objects.filter(phone=BENCH_MANAGER_PHONE).first() or User.objects.create_user(
-        BENCH_MANAGER_PHONE, first_name="Bench", last_name="Admin"
+        BENCH_MANAGER_PHONE, first_name="Manager", last_name="Bench admin"
     )
     StoreManager.objects.update_or_create(
         user=user, defaults={"role": "admin", "active_market": "KG", "is_active": True}
