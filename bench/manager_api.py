@@ -11,7 +11,8 @@ One run:
    `marque_bench_manager` on 127.0.0.1 and fills it with bench/orders_data.py
    (KG and US orders up to now) unless it already holds that many; backfills the
    daily snapshots of the whole range (closed days are then read from them, as
-   in production where the nightly job writes them).
+   in production where the nightly job writes them), then VACUUM (ANALYZE)s the
+   order tables as autovacuum would after a bulk load.
 2. Creates a bench admin manager (active market KG) and calls, in-process through
    Django's test client with a real JWT (the full middleware, authentication,
    permission and serialization path, no HTTP server), `--requests` times each:
@@ -176,6 +177,11 @@ def run(args) -> dict:
             periods=["daily"],
             now=now,
         )
+    # What autovacuum does after a bulk load: sets the visibility map, so counts
+    # such as "pending orders" are index-only scans (140 ms -> 7 ms at 1M orders).
+    with connection.cursor() as cursor:
+        for table in ("orders_order", "orders_orderitem"):
+            cursor.execute(f"VACUUM (ANALYZE) {table}")
     results["orders_in_db"] = Order.objects.count()
     client = bench_client()
     today = analytics.local_date("KG", timezone.now())

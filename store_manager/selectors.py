@@ -411,7 +411,7 @@ def manager_revenue(
     to whole periods (a weekly range starts on a Monday, a monthly one on the
     1st), so every bucket is a full period and the totals are exactly the raw
     aggregation over the effective range the response names. The previous range
-    is the same number of periods just before it, aggregated live.
+    is the same number of periods just before it, read the same way.
     """
     now = now or timezone.now()
     start = analytics.period_bounds(market, period, date_from).start
@@ -430,7 +430,12 @@ def manager_revenue(
         previous_start = analytics.previous_bounds(
             market, period, Bounds(previous_start, previous_start)
         ).start
-    previous = analytics.period_figures(market=market, start=previous_start, end=start)
+    # The previous range the same way (snapshots, live where missing): summing
+    # buckets is exact, every figure is additive over disjoint periods.
+    previous = totals_of(
+        market,
+        revenue_buckets(market=market, period=period, start=previous_start, end=start, now=now),
+    )
     zone = analytics.market_zone(market)
     return RevenueReport(
         market=market,
