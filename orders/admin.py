@@ -105,6 +105,11 @@ class OrderAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
+    def save_model(self, request, obj, form, change):
+        # Only the payment status: a full-row save would write back a status (and
+        # milestones) that the status service changed while the page was open.
+        obj.save(update_fields=("payment_status", "updated_at"))
+
     def _move(self, request, queryset, to_status: str) -> None:
         """Each order through the status service (lock, history, stock, notifications)."""
         moved, refused = 0, []

@@ -22,7 +22,7 @@ from django.utils import timezone
 from main.markets import Market, market_config
 from orders import events
 from orders.models import Order, OrderStatus, OrderStatusHistory
-from orders.services import order_checkout, order_transition
+from orders.services import CUSTOMER_CANCELLABLE, order_checkout, order_transition
 from products.cart_services import cart_clear, cart_item_add
 from products.models import SKU, Product
 from users.models import Address, User
@@ -149,6 +149,18 @@ def seed_orders(
     }
     original_stock = dict(SKU.objects.values_list("pk", "stock"))
     SKU.objects.update(stock=F("stock") + _STOCK_LIFT)
+    try:
+        made = _place_orders(rng, buyers, catalogue, staff, now=now, small=small)
+    finally:
+        stock_now = SKU.objects.in_bulk(list(original_stock))
+        for pk, sku in stock_now.items():
+            sku.stock = original_stock[pk]
+        SKU.objects.bulk_update(stock_now.values(), ["stock"], batch_size=500)
+    first_day = (now - timedelta(days=SMALL_DAYS if small else DAYS)).date()
+    return DemoOrdersResult(orders=made, first_day=first_day)
+
+
+def _place_orders(rng, buyers, catalogue, staff, *, now: datetime, small: bool) -> int:
     days = SMALL_DAYS if small else DAYS
     made = 0
     with events.quiet():
@@ -168,12 +180,7 @@ def seed_orders(
                         continue
                     buyer = rng.choice(buyers[market])
                     made += _one_order(rng, buyer, catalogue[market], created, now, staff)
-    stock_now = SKU.objects.in_bulk(list(original_stock))
-    for pk, sku in stock_now.items():
-        sku.stock = original_stock[pk]
-    SKU.objects.bulk_update(stock_now.values(), ["stock"], batch_size=500)
-    first_day = (now - timedelta(days=days)).date()
-    return DemoOrdersResult(orders=made, first_day=first_day)
+    return made
 
 
 def _one_order(
@@ -210,13 +217,17 @@ def _one_order(
         at = at + timedelta(hours=rng.uniform(low, high))
         if at >= now:
             break
-        by_customer = status == S.CANCELLED and rng.random() < 0.5
-        order_transition(
+        # Customers may cancel only early (the API's rule); later cancellations are the shop's.
+        by_customer = (
+            status == S.CANCELLED and order.status in CUSTOMER_CANCELLABLE and rng.random() < 0.6
+        )
+        order = order_transition(
             order=order,
             to_status=status,
             actor=buyer if by_customer else staff,
             note="Changed my mind" if by_customer else "",
             by_manager=not by_customer,
+            allowed_from=CUSTOMER_CANCELLABLE if by_customer else None,
             at=at,
         )
     return 1

@@ -1,9 +1,11 @@
 """What follows an order event, queued to run after the transaction commits.
 
 Services call `order_created` / `order_status_changed` inside their transaction;
-nothing here runs unless that transaction commits. Notifications are Celery
-tasks (eager without a broker); the catalogue cache is dropped when stock moved,
-so product pages stop showing units that are gone (or show returned ones).
+nothing here runs unless that transaction commits. Notifications and snapshot
+recomputes are Celery tasks (eager without a broker), each queued by its own
+*robust* callback: the order is already committed, so a broker outage or a
+failing task is logged and never turns a placed order into an error response.
+(The catalogue cache is the stock module's business: see `orders.stock`.)
 """
 
 from __future__ import annotations
@@ -11,10 +13,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from functools import partial
 
 from django.db import transaction
 
-from main.http_cache import catalogue_cache_invalidate
 from orders.models import Order
 
 _quiet: ContextVar[bool] = ContextVar("order_events_quiet", default=False)
@@ -30,37 +32,34 @@ def quiet() -> Iterator[None]:
         _quiet.reset(token)
 
 
-def order_created(order: Order) -> None:
-    transaction.on_commit(catalogue_cache_invalidate)
+def order_created(order: Order, *, event_id: int) -> None:
+    """`event_id`: the history row of the creation (it keys the notifications)."""
     if _quiet.get():
         return
     order_id = order.pk
 
-    def dispatch() -> None:
+    def notify() -> None:
         from orders import tasks
 
-        tasks.notify_order_created.delay(order_id)
-        _recompute_snapshots(order_id)
+        tasks.notify_order_created.delay(order_id, event_id)
 
-    transaction.on_commit(dispatch)
+    transaction.on_commit(notify, robust=True)
+    transaction.on_commit(partial(_recompute_snapshots, order_id), robust=True)
 
 
-def order_status_changed(
-    order: Order, *, from_status: str, to_status: str, stock_changed: bool
-) -> None:
-    if stock_changed:
-        transaction.on_commit(catalogue_cache_invalidate)
+def order_status_changed(order: Order, *, event_id: int) -> None:
+    """`event_id`: the history row of this change."""
     if _quiet.get():
         return
     order_id = order.pk
 
-    def dispatch() -> None:
+    def notify() -> None:
         from orders import tasks
 
-        tasks.notify_order_status_changed.delay(order_id, from_status, to_status)
-        _recompute_snapshots(order_id)
+        tasks.notify_order_status_changed.delay(order_id, event_id)
 
-    transaction.on_commit(dispatch)
+    transaction.on_commit(notify, robust=True)
+    transaction.on_commit(partial(_recompute_snapshots, order_id), robust=True)
 
 
 def _recompute_snapshots(order_id: int) -> None:

@@ -205,6 +205,8 @@ def _checkout(
 
     quantities = {line["sku_id"]: line["quantity"] for line in lines}
     locked = stock.lock_skus(quantities)
+    if len(locked) != len(quantities):  # deleted since the lines were read
+        raise stock.out_of_stock([f"#{pk}" for pk in quantities if pk not in locked])
     prices = _prices(market=market, product_ids={sku.product_id for sku in locked.values()})
     for sku in locked.values():
         if sku.product.market not in (market, CatalogMarket.ALL) or sku.product_id not in prices:
@@ -243,7 +245,9 @@ def _checkout(
     for item in items:
         item.order = order
     OrderItem.objects.bulk_create(items)
-    OrderStatusHistory.objects.create(order=order, to_status=order.status, changed_by=user)
+    created = OrderStatusHistory.objects.create(
+        order=order, to_status=order.status, changed_by=user
+    )
     CartItem.objects.filter(cart=cart).delete()
     if idempotency_key is not None:
         IdempotencyKey.objects.filter(
@@ -252,7 +256,7 @@ def _checkout(
         IdempotencyKey.objects.create(
             user=user, key=idempotency_key, request_hash=fingerprint, order=order
         )
-    events.order_created(order)
+    events.order_created(order, event_id=created.pk)
     return CheckoutResult(order=order, replayed=False)
 
 
@@ -435,9 +439,7 @@ def order_transition(
         )
         if at is not None:
             OrderStatusHistory.objects.filter(pk=history.pk).update(created_at=at)
-        events.order_status_changed(
-            locked, from_status=from_status, to_status=to_status, stock_changed=moved_stock
-        )
+        events.order_status_changed(locked, event_id=history.pk)
     return locked
 
 

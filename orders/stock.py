@@ -12,17 +12,24 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Mapping
 
+from django.conf import settings
+from django.db import transaction
 from django.db.models import Case, F, IntegerField, Value, When
 from django.db.models.functions import Greatest
 
+from main.http_cache import catalogue_cache_invalidate
 from products.cart_services import OutOfStock
 from products.models import SKU, Product
 
 
 def lock_skus(sku_ids: Iterable[int]) -> dict[int, SKU]:
-    """Lock the SKU rows (not their products) in id order; returns them by id."""
+    """Lock the SKU rows (not their products) in id order; returns them by id.
+
+    `no_key=True`: the lock keeps other stock writers out but still lets carts
+    insert lines that reference the SKU (a foreign key only takes KEY SHARE).
+    """
     queryset = (
-        SKU.objects.select_for_update(of=("self",))
+        SKU.objects.select_for_update(no_key=True, of=("self",))
         .select_related("product")
         .filter(pk__in=set(sku_ids))
         .order_by("pk")
@@ -60,18 +67,42 @@ def put_back(locked: Mapping[int, SKU], quantities: Mapping[int, int]) -> None:
     _move(locked, {sku_id: units for sku_id, units in quantities.items() if sku_id in locked})
 
 
+def availability(stock: int) -> str:
+    """What customers see of a stock level (never the number itself)."""
+    if stock <= 0:
+        return "out_of_stock"
+    return "low_stock" if stock <= settings.LOW_STOCK_THRESHOLD else "in_stock"
+
+
 def _move(locked: Mapping[int, SKU], deltas: Mapping[int, int]) -> None:
-    """Apply stock deltas to locked SKUs and the opposite to their products' sales counts."""
+    """Apply stock deltas to locked SKUs and the opposite to their products' sales counts.
+
+    Lock order everywhere: SKUs (by id), then products (by id). The catalogue
+    cache is dropped after commit only when a SKU's visible availability changed.
+    """
     if not deltas:
         return
     changed = []
     sold: Counter[int] = Counter()
+    visible_change = False
     for sku_id, delta in deltas.items():
         sku = locked[sku_id]
+        before = availability(sku.stock)
         sku.stock += delta
+        visible_change |= availability(sku.stock) != before
         changed.append(sku)
         sold[sku.product_id] -= delta
     SKU.objects.bulk_update(changed, ["stock"])
+    if visible_change:
+        transaction.on_commit(catalogue_cache_invalidate)
+    # Products are locked in id order before the UPDATE, whose own row order the
+    # planner picks: without it, two writers could take them in opposite orders.
+    list(
+        Product.objects.select_for_update(no_key=True)
+        .filter(pk__in=sold)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
     # One UPDATE for every product; a counter, so F() keeps concurrent changes.
     # Orders made before the counter existed may return more than it holds: floor at 0.
     units = Case(

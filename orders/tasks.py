@@ -12,7 +12,7 @@ from celery import shared_task
 from django.conf import settings
 from django.utils import timezone
 
-from orders.models import IdempotencyKey, Order, OrderStatus
+from orders.models import IdempotencyKey, Order, OrderStatus, OrderStatusHistory
 from store_manager.models import ManagerNotification
 from store_manager.notifications import notify_managers
 from users.models import Notification
@@ -31,54 +31,79 @@ CUSTOMER_MESSAGES = {
 SMS_STATUSES = frozenset({OrderStatus.SHIPPED, OrderStatus.DELIVERED})
 
 
-def _notify_customer(order: Order, status: str) -> None:
+def _notify_customer(order: Order, status: str, event_id: int) -> None:
+    """One in-app message per status change (a redelivered task finds it and stops)."""
+    if Notification.objects.filter(user=order.user, data__event=event_id).exists():
+        return
     body = CUSTOMER_MESSAGES[status].format(number=order.order_number)
     notify_user(
         user=order.user,
         type=Notification.Type.ORDER_STATUS,
         title=f"Order {order.order_number}: {OrderStatus(status).label.lower()}",
         body=body,
-        data={"order_number": order.order_number, "status": status},
+        data={"order_number": order.order_number, "status": status, "event": event_id},
     )
     if status in SMS_STATUSES and order.user.is_active:
         send_sms_task.delay(order.user.phone, f"MARQUE: {body}")
 
 
-def _order(order_id: int) -> Order | None:
-    return Order.objects.select_related("user").filter(pk=order_id).first()
+def _notify_managers(order: Order, event_id: int, **message) -> None:
+    if ManagerNotification.objects.filter(data__event=event_id).exists():
+        return  # already delivered by an earlier run of this task
+    data = {"order_number": order.order_number, "market": order.market, "event": event_id}
+    notify_managers(market=order.market, data=data | message.pop("data", {}), **message)
+
+
+def _event(order_id: int, event_id: int) -> tuple[Order, OrderStatusHistory] | None:
+    event = (
+        OrderStatusHistory.objects.select_related("order__user")
+        .filter(pk=event_id, order_id=order_id)
+        .first()
+    )
+    return (event.order, event) if event else None
 
 
 @shared_task(acks_late=True)
-def notify_order_created(order_id: int) -> None:
-    """Tell the customer the order was received and the market's managers that it exists."""
-    order = _order(order_id)
-    if order is None:
+def notify_order_created(order_id: int, event_id: int) -> None:
+    """Tell the customer the order was received and the market's managers that it exists.
+
+    Idempotent: keyed by the order's creation history row (`event_id`).
+    """
+    found = _event(order_id, event_id)
+    if found is None:
         return
-    _notify_customer(order, OrderStatus.PENDING)
-    notify_managers(
-        market=order.market,
+    order, _ = found
+    _notify_customer(order, OrderStatus.PENDING, event_id)
+    _notify_managers(
+        order,
+        event_id,
         type=ManagerNotification.Type.NEW_ORDER,
         title=f"New order {order.order_number}",
         message=f"{order.total} {order.currency}, {order.shipping_city}",
-        data={"order_number": order.order_number, "total": str(order.total)},
+        data={"total": str(order.total)},
     )
 
 
 @shared_task(acks_late=True)
-def notify_order_status_changed(order_id: int, from_status: str, to_status: str) -> None:
-    """Tell the customer about the new status; a cancellation also reaches the managers."""
-    order = _order(order_id)
-    if order is None:
+def notify_order_status_changed(order_id: int, event_id: int) -> None:
+    """Tell the customer about the new status; a cancellation also reaches the managers.
+
+    Idempotent: keyed by the status history row of the change (`event_id`).
+    """
+    found = _event(order_id, event_id)
+    if found is None:
         return
-    _notify_customer(order, to_status)
-    if to_status == OrderStatus.CANCELLED:
-        notify_managers(
-            market=order.market,
+    order, event = found
+    _notify_customer(order, event.to_status, event_id)
+    if event.to_status == OrderStatus.CANCELLED:
+        _notify_managers(
+            order,
+            event_id,
             type=ManagerNotification.Type.ORDER_CANCELLED,
             priority=ManagerNotification.Priority.HIGH,
             title=f"Order {order.order_number} cancelled",
-            message=order.cancel_reason,
-            data={"order_number": order.order_number, "from_status": from_status},
+            message=event.note,
+            data={"from_status": event.from_status},
         )
 
 

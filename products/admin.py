@@ -1,5 +1,5 @@
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.db.models import Count, OuterRef, Subquery, Sum
 
 from main.admin_mixins import InvalidatesCatalogueCacheMixin
@@ -17,7 +17,7 @@ from products.models import (
     Wishlist,
     WishlistItem,
 )
-from products.stock_services import sku_save
+from products.stock_services import StockAdjustmentRefused, sku_save
 
 # --- Catalogue ---------------------------------------------------------------
 
@@ -68,8 +68,11 @@ class SKUForm(forms.ModelForm):
     stock_adjustment = forms.IntegerField(
         required=False,
         initial=0,
+        min_value=-1_000_000,
+        max_value=1_000_000,
         help_text="Units to add (negative to remove). A new SKU starts with this many.",
     )
+    refused: str = ""  # set when a checkout took the units between form check and save
 
     class Meta:
         model = SKU
@@ -89,11 +92,21 @@ class SKUForm(forms.ModelForm):
         return sku
 
     def save_sku(self) -> SKU:
-        return sku_save(
-            sku=self.instance,
-            changed=self.changed_data,
-            stock_adjustment=self.cleaned_data.get("stock_adjustment") or 0,
-        )
+        try:
+            return sku_save(
+                sku=self.instance,
+                changed=self.changed_data,
+                stock_adjustment=self.cleaned_data.get("stock_adjustment") or 0,
+            )
+        except StockAdjustmentRefused as refusal:
+            self.refused = f"{self.instance.code}: {refusal.detail} Stock not changed."
+            return self.instance
+
+
+def report_refused_adjustments(model_admin, request, forms_) -> None:
+    for form in forms_:
+        if getattr(form, "refused", ""):
+            model_admin.message_user(request, form.refused, messages.ERROR)
 
 
 class SKUInline(admin.TabularInline):
@@ -123,6 +136,13 @@ class ProductForm(forms.ModelForm):
         if category and subcategory and subcategory.category_id != category.pk:
             self.add_error("subcategory", "Pick a subcategory of the chosen category.")
         return data
+
+
+# Product fields staff edit; rating_avg, reviews_count and sales_count belong to services.
+COUNTER_SAFE_FIELDS = (
+    "name", "slug", "brand", "description", "main_image", "category", "subcategory",
+    "market", "is_active", "is_featured",
+)  # fmt: skip
 
 
 @admin.register(Product)
@@ -158,6 +178,27 @@ class ProductAdmin(InvalidatesCatalogueCacheMixin, admin.ModelAdmin):
         ("Figures (kept by services)", {"fields": readonly_fields}),
     )
     inlines = (ProductPriceInline, SKUInline, ProductImageInline, ProductFeatureInline)
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            # Lock order as in checkout (SKUs, then the product): no deadlock with it.
+            list(
+                SKU.objects.select_for_update(no_key=True)
+                .filter(product=obj)
+                .order_by("pk")
+                .values_list("pk", flat=True)
+            )
+            # Never write back the counters services keep (sales, rating) from a stale page.
+            fields = [name for name in form.changed_data if name in COUNTER_SAFE_FIELDS]
+            if fields:
+                obj.save(update_fields=[*fields, "updated_at"])
+        else:
+            obj.save()
+        self._invalidate_after_commit()
+
+    def save_formset(self, request, form, formset, change):
+        super().save_formset(request, form, formset, change)
+        report_refused_adjustments(self, request, formset.forms)
 
     def get_queryset(self, request):
         # A correlated subquery, not a join: the changelist's COUNT and date queries stay plain.
@@ -208,6 +249,7 @@ class SKUAdmin(_ProductChildAdmin):
     def save_model(self, request, obj, form, change):
         if isinstance(form, SKUForm):
             form.save_sku()
+            report_refused_adjustments(self, request, [form])
         else:  # the changelist's list_editable form: is_active only
             obj.save(update_fields=("is_active", "updated_at"))
         self._invalidate_after_commit()

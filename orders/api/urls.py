@@ -6,9 +6,9 @@ from orders.api import views
 
 urlpatterns = [
     path("orders/", views.OrderListView.as_view(), name="orders"),
-    path("orders/<str:order_number>/", views.OrderDetailView.as_view(), name="order-detail"),
+    path("orders/<order_number:order_number>/", views.OrderDetailView.as_view(), name="order-detail"),
     path(
-        "orders/<str:order_number>/cancel/",
+        "orders/<order_number:order_number>/cancel/",
         views.OrderCancelView.as_view(),
         name="order-cancel",
     ),

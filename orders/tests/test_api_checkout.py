@@ -268,7 +268,7 @@ def test_side_effects_run_after_commit(
     manager("+996700000203", can_manage_us=True)  # another market
     manager("+996700000204", can_manage_kg=True, is_active=False)
     admin = manager("+996700000205", role="admin")
-    fill_cart(customer, (priced_sku(), 1))
+    fill_cart(customer, (priced_sku(stock=1), 1))  # the last unit: the SKU sells out
     cache.set(VERSION_KEY, "before")
 
     with django_capture_on_commit_callbacks(execute=True):

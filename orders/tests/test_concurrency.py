@@ -115,4 +115,4 @@ def test_checkout_queries_do_not_grow_with_lines(lines):
     assert len(queries) == CHECKOUT_QUERIES
 
 
-CHECKOUT_QUERIES = 16
+CHECKOUT_QUERIES = 17
