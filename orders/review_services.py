@@ -213,8 +213,8 @@ def review_create(
 
     Checks, in order: the product exists (400), the user has a delivered order
     item of it (403 `not_a_buyer`), no review yet (409 `review_exists`), the
-    images (400). Images are decoded before the transaction opens, so the
-    product lock is held only for the inserts. The review is approved at once
+    images (400). Images are decoded and stored before the transaction opens,
+    so the product lock is held only for the inserts. The review is approved at once
     unless `REVIEWS_REQUIRE_APPROVAL`; an approved review refreshes the
     product's rating and, after commit, the catalogue cache.
     """
@@ -228,6 +228,16 @@ def review_create(
         raise ReviewExists()
     clean_images = review_images_clean(images)
     approved = not settings.REVIEWS_REQUIRE_APPROVAL
+    # Files are written before the product lock is taken: storage can be slow (S3),
+    # and checkouts of this product queue on that lock for their sales count.
+    field = ReviewImage._meta.get_field("image")
+    stored = [
+        field.storage.save(
+            field.generate_filename(None, f"{uuid.uuid4().hex}.{clean.extension}"),
+            ContentFile(clean.content),
+        )
+        for clean in clean_images
+    ]
 
     with transaction.atomic():
         # The product lock comes first: every review write for one product
@@ -249,12 +259,10 @@ def review_create(
             if Review.objects.filter(user=user, product_id=product_id).exists():
                 raise ReviewExists() from None
             raise
-        for position, clean in enumerate(clean_images):
-            ReviewImage.objects.create(
-                review=review,
-                sort_order=position,
-                image=ContentFile(clean.content, name=f"{uuid.uuid4().hex}.{clean.extension}"),
-            )
+        ReviewImage.objects.bulk_create(
+            ReviewImage(review=review, sort_order=position, image=name)
+            for position, name in enumerate(stored)
+        )
         if approved:
             product_rating_refresh(product_id=product_id)
             transaction.on_commit(catalogue_cache_invalidate)
