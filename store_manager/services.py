@@ -20,6 +20,7 @@ from typing import Any
 from django.db import transaction
 
 from main.exceptions import ApplicationError
+from main.markets import market_config
 from orders.models import Order, OrderStatus
 from orders.services import InvalidTransition, order_transition
 from store_manager import selectors
@@ -357,10 +358,36 @@ class _Echo:
 BOM = "\ufeff"
 
 
-def _cell(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
-    return value
+# Free text a customer typed: a spreadsheet would run it as a formula if it began
+# with one of these (CSV injection), so such cells get a leading apostrophe.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_CUSTOMER_TEXT = frozenset({"customer_name", "city", "address", "building", "apartment"})
+_DB_NAMES = tuple(name for name, _ in selectors.EXPORT_COLUMNS)
+_CREATED_AT = _DB_NAMES.index("created_at")
+# The database columns plus the creation time on the market's wall clock.
+EXPORT_HEADER: tuple[str, ...] = (
+    *_DB_NAMES[: _CREATED_AT + 1],
+    "created_at_local",
+    *_DB_NAMES[_CREATED_AT + 1 :],
+)
+_SANITISE = frozenset(i for i, name in enumerate(_DB_NAMES) if name in _CUSTOMER_TEXT)
+
+
+def _utc(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _export_row(row: tuple, zone) -> list[Any]:
+    cells = []
+    for index, value in enumerate(row):
+        if isinstance(value, datetime):
+            value = _utc(value)
+        elif index in _SANITISE and isinstance(value, str) and value.startswith(_FORMULA_START):
+            value = "'" + value
+        cells.append(value)
+    created = row[_CREATED_AT]
+    cells.insert(_CREATED_AT + 1, created.astimezone(zone).isoformat(timespec="seconds"))
+    return cells
 
 
 def manager_orders_export(
@@ -387,15 +414,16 @@ def manager_orders_export(
         metadata={"filters": filters.as_dict(), "format": "csv"},
     )
     rows = selectors.manager_export_rows(market=market, filters=filters, now=now)
-    return _csv_chunks(rows)
+    return _csv_chunks(rows, market=market)
 
 
-def _csv_chunks(rows: Iterator[tuple], batch: int = 500) -> Iterator[str]:
+def _csv_chunks(rows: Iterator[tuple], *, market: str, batch: int = 500) -> Iterator[str]:
+    zone = market_config(market).time_zone
     writer = csv.writer(_Echo())
-    yield BOM + writer.writerow([name for name, _ in selectors.EXPORT_COLUMNS])
+    yield BOM + writer.writerow(EXPORT_HEADER)
     lines: list[str] = []
     for row in rows:
-        lines.append(writer.writerow([_cell(value) for value in row]))
+        lines.append(writer.writerow(_export_row(row, zone)))
         if len(lines) >= batch:
             yield "".join(lines)
             lines = []

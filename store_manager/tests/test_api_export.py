@@ -11,7 +11,7 @@ from django.http import StreamingHttpResponse
 
 from orders.models import OrderStatus
 from orders.tests.factories import OrderItemFactory
-from store_manager import selectors
+from store_manager import selectors, services
 from store_manager.models import ManagerActivityLog
 from store_manager.tests.manager_api_support import (
     ALL_FLAGS,
@@ -53,13 +53,15 @@ def test_csv_is_streamed_with_a_bom_header_and_one_row_per_item(client):
     assert response["Content-Disposition"].startswith('attachment; filename="orders-KG-')
     rows = _rows(response)
     header, data = rows[0], rows[1:]
-    assert header == [name for name, _ in selectors.EXPORT_COLUMNS]
+    assert header == list(services.EXPORT_HEADER)
+    assert header[:4] == ["order_number", "created_at", "created_at_local", "status"]
     assert len(data) == 4
     numbers = [row[0] for row in data]
     assert sorted(numbers) == sorted([order.order_number] * 3 + [single.order_number])
     column = dict(zip(header, data[-1], strict=True))
     assert column["currency"] == "KGS"
     assert column["created_at"].endswith("Z")
+    assert column["created_at_local"].endswith("+06:00")
 
 
 def test_cyrillic_round_trips(client):
@@ -101,10 +103,8 @@ def test_rows_come_from_a_database_iterator_in_chunks(client, monkeypatch):
     for _ in range(3):
         order_in("KG", items=5)
     monkeypatch.setattr(selectors, "EXPORT_CHUNK_SIZE", 2)
-    from store_manager import services
-
     original = services._csv_chunks
-    monkeypatch.setattr(services, "_csv_chunks", lambda r: original(r, batch=4))
+    monkeypatch.setattr(services, "_csv_chunks", lambda rows, **kw: original(rows, **kw, batch=4))
     chunks = list(client.get(URL).streaming_content)
     assert len(chunks) == 1 + 4  # header, then 15 rows in batches of 4
     assert b"".join(chunks).count(b"\n") == 16
@@ -117,3 +117,14 @@ def test_export_of_another_market_needs_a_switch():
     assert [row[0] for row in _rows(client.get(URL))[1:]] == []
     client.patch(BASE + "me/", {"active_market": "US"})
     assert [row[0] for row in _rows(client.get(URL))[1:]] == [us.order_number]
+
+
+def test_customer_text_cannot_become_a_spreadsheet_formula(client):
+    order_in(
+        "KG", shipping_recipient='=HYPERLINK("http://evil.example","x")', shipping_city="@SUM(1)"
+    )
+    rows = _rows(client.get(URL))
+    column = dict(zip(rows[0], rows[1], strict=True))
+    assert column["customer_name"] == '\'=HYPERLINK("http://evil.example","x")'
+    assert column["city"] == "'@SUM(1)"
+    assert column["shipping_phone"].startswith("+996")  # numbers are left alone
