@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import csv
 import ipaddress
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -123,11 +123,6 @@ def activity_log_write(
     )
 
 
-def activity_log_write_many(rows: Iterable[ManagerActivityLog]) -> None:
-    """Several audit rows in one INSERT (bulk actions); rows built by `_activity_row`."""
-    ManagerActivityLog.objects.bulk_create(list(rows))
-
-
 # --------------------------------------------------------------------------- profile, settings
 
 
@@ -195,19 +190,20 @@ def manager_settings_update(
 # --------------------------------------------------------------------------- orders
 
 
-def _order_row(
+def _log_order(
     *, manager: StoreManager, action: str, order: Order, before: str, note: str, meta: RequestMeta
 ) -> ManagerActivityLog:
-    return ManagerActivityLog(
+    return activity_log_write(
         manager=manager,
         action=action,
+        market=order.market,
+        meta=meta,
         object_type="order",
         object_id=order.order_number,
-        market=order.market,
         description=f"{order.order_number}: {before} → {order.status}",
-        metadata={"before": {"status": before}, "after": {"status": order.status}, "note": note},
-        ip_address=meta.ip_address,
-        user_agent=meta.user_agent,
+        before={"status": before},
+        after={"status": order.status},
+        metadata={"note": note},
     )
 
 
@@ -227,9 +223,7 @@ def _transition_logged(
         order = order_transition(
             order=order, to_status=to_status, actor=manager.user, note=note, by_manager=True
         )
-        _order_row(
-            manager=manager, action=action, order=order, before=before, note=note, meta=meta
-        ).save()
+        _log_order(manager=manager, action=action, order=order, before=before, note=note, meta=meta)
     return order
 
 
@@ -318,7 +312,7 @@ def manager_order_bulk_status(
     missing = sorted(set(numbers) - {order.order_number for order in locked})
     if missing:
         raise OrdersNotFound(extra={"order_numbers": missing})
-    rows, changed = [], []
+    changed = []
     for order in locked:
         before = order.status
         try:
@@ -330,17 +324,14 @@ def manager_order_bulk_status(
             error.detail = f"{order.order_number}: {error.detail} Nothing was changed."
             raise
         changed.append(order)
-        rows.append(
-            _order_row(
-                manager=manager,
-                action=Action.ORDER_BULK_STATUS_CHANGED,
-                order=order,
-                before=before,
-                note=note,
-                meta=meta,
-            )
+        _log_order(
+            manager=manager,
+            action=Action.ORDER_BULK_STATUS_CHANGED,
+            order=order,
+            before=before,
+            note=note,
+            meta=meta,
         )
-    activity_log_write_many(rows)
     by_number = {order.order_number: order for order in changed}
     return [by_number[number] for number in numbers]
 
