@@ -7,6 +7,7 @@ Joins live here; serializers only walk what these querysets loaded.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -27,6 +28,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from main.exceptions import ApplicationError
+from main.markets import parse_phone
 from orders.models import Order, OrderItem, OrderStatus, OrderStatusHistory
 from products.models import SKU
 from store_manager import analytics
@@ -95,8 +97,38 @@ def _items_count() -> Coalesce:
     return Coalesce(Subquery(quantities, output_field=IntegerField()), Value(0))
 
 
-def _search(term: str) -> Q:
-    """Every word must match the order number, a phone (digits) or a name."""
+# A whole order number as typed ("kg-7h3k9pxa"): numbers are upper case by construction.
+_ORDER_NUMBER = re.compile(r"^[A-Z]{2}-[A-Z0-9]{4,}$")
+
+
+def _search(market: str, term: str) -> Q:
+    """What `search` matches, cheapest first.
+
+    A whole order number or a whole phone number of a customer of the market
+    is looked up by its unique index (the usual case: a manager pastes one).
+    Anything else is free text: every word must match part of the order
+    number, a name (customer or recipient) or, with 3+ digits, a phone
+    (customer or shipping) - a scan of the market's orders.
+    """
+    term = term.strip()
+    upper = term.upper()
+    if (
+        _ORDER_NUMBER.match(upper)
+        and Order.objects.filter(market=market, order_number=upper).exists()
+    ):
+        return Q(order_number=upper)
+    if term.startswith("+") or (term.isdigit() and len(term) >= 9):
+        try:
+            phone = parse_phone(term).e164
+        except ApplicationError:
+            phone = None
+        customer = (
+            Order.objects.filter(market=market, user__phone=phone)
+            .values_list("user_id", flat=True)
+            .first()
+        )
+        if customer is not None:
+            return Q(user_id=customer)
     condition = Q()
     for word in term.split():
         digits = "".join(ch for ch in word if ch.isdigit())
@@ -134,7 +166,7 @@ def manager_orders(*, market: str, filters: OrderFilters, now: datetime | None =
             created_at__lt=analytics.local_midnight(market, filters.date_to + timedelta(days=1))
         )
     if filters.search.strip():
-        queryset = queryset.filter(_search(filters.search))
+        queryset = queryset.filter(_search(market, filters.search))
     field = filters.ordering.lstrip("-")
     if field not in ORDER_ORDERINGS:
         raise ValueError(f"Unknown ordering {filters.ordering!r}.")

@@ -65,7 +65,7 @@ def order_in(
         user=user,
         market=market,
         currency="KGS" if market == "KG" else "USD",
-        order_number=f"{market}-M{next(_numbers):07d}",
+        order_number=fields.pop("order_number", None) or f"{market}-M{next(_numbers):07d}",
         status=status,
         subtotal=Decimal(total),
         total=Decimal(total),

@@ -108,6 +108,17 @@ def test_search_by_number_phone_and_name(client):
     assert _numbers(client.get(URL, {"search": "nobody"})) == []
 
 
+def test_a_whole_order_number_or_phone_is_looked_up_exactly(client):
+    mine = order_in("KG", shipping_phone="+996555000111")
+    order_in("KG", order_number=mine.order_number + "X")  # contains the number
+    exact = client.get(URL, {"search": f" {mine.order_number.lower()} "})
+    assert _numbers(exact) == [mine.order_number]
+    # The customer's phone: that customer's orders.
+    assert _numbers(client.get(URL, {"search": mine.user.phone})) == [mine.order_number]
+    # A phone that is no customer's: still found as a shipping phone.
+    assert _numbers(client.get(URL, {"search": "+996 555 000 111"})) == [mine.order_number]
+
+
 def test_ordering_by_total(client):
     cheap = order_in("KG", total="100.00")
     dear = order_in("KG", total="900.00")
