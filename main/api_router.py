@@ -1,13 +1,10 @@
 """Everything under /api/v1/. Each app adds its routes through its `api/urls.py`."""
 
-from django.urls import include, path, register_converter
+from django.urls import include, path
 
-from main.converters import OrderNumberConverter
 from main.views import MarketsView
 
 app_name = "api"
-
-register_converter(OrderNumberConverter, "order_number")
 
 urlpatterns = [
     path("markets/", MarketsView.as_view(), name="markets"),

@@ -2,11 +2,14 @@
 
 from django.urls import path
 
+from main import converters  # noqa: F401 (registers <order_number:…>)
 from orders.api import views
 
 urlpatterns = [
     path("orders/", views.OrderListView.as_view(), name="orders"),
-    path("orders/<order_number:order_number>/", views.OrderDetailView.as_view(), name="order-detail"),
+    path(
+        "orders/<order_number:order_number>/", views.OrderDetailView.as_view(), name="order-detail"
+    ),
     path(
         "orders/<order_number:order_number>/cancel/",
         views.OrderCancelView.as_view(),

@@ -157,3 +157,10 @@ def test_the_product_page_never_writes_back_stale_counters(rf, customer):
     model_admin.save_model(request, form.save(commit=False), form, change=True)
     product = Product.objects.get(pk=stale.pk)
     assert (product.name, product.sales_count) == ("Renamed", 2)
+
+
+def test_odd_order_numbers_never_reach_the_manager_views(api_client):
+    for path in ("KG-%00AB/", "KG-%00AB/status/", "a%2Fb/cancel/"):
+        response = api_client.get(f"/api/v1/manager/orders/{path}")
+        assert response.status_code == 404
+        assert response.json()["code"] == "not_found"

@@ -5,27 +5,10 @@ so that they are never read as order numbers. Every route needs a rule in the
 permission matrix test (store_manager/tests/test_permissions_matrix.py).
 """
 
-from django.urls import path, register_converter
+from django.urls import path
 
+from main import converters  # noqa: F401 (registers <order_number:…> and <isodate:…>)
 from store_manager.api import views
-
-
-class _DateConverter:
-    regex = r"\d{4}-\d{2}-\d{2}"
-
-    def to_python(self, value: str):
-        from datetime import date
-
-        try:
-            return date.fromisoformat(value)
-        except ValueError as error:  # e.g. 2026-02-30: no such route
-            raise ValueError(value) from error
-
-    def to_url(self, value) -> str:
-        return value.isoformat() if hasattr(value, "isoformat") else str(value)
-
-
-register_converter(_DateConverter, "isodate")
 
 urlpatterns = [
     path("me/", views.MeView.as_view(), name="manager-me"),
@@ -39,22 +22,22 @@ urlpatterns = [
         name="manager-orders-bulk-status",
     ),
     path(
-        "orders/<str:order_number>/",
+        "orders/<order_number:order_number>/",
         views.OrderDetailView.as_view(),
         name="manager-order-detail",
     ),
     path(
-        "orders/<str:order_number>/status/",
+        "orders/<order_number:order_number>/status/",
         views.OrderStatusView.as_view(),
         name="manager-order-status",
     ),
     path(
-        "orders/<str:order_number>/cancel/",
+        "orders/<order_number:order_number>/cancel/",
         views.OrderCancelView.as_view(),
         name="manager-order-cancel",
     ),
     path(
-        "orders/<str:order_number>/resume/",
+        "orders/<order_number:order_number>/resume/",
         views.OrderResumeView.as_view(),
         name="manager-order-resume",
     ),
