@@ -7,17 +7,14 @@ from rest_framework import serializers
 from main.serializers import AbsoluteMediaField
 from orders.models import Order, OrderItem, OrderStatus, OrderStatusHistory, PaymentMethodType
 from orders.services import CUSTOMER_CANCELLABLE
+from users.api.serializers import AddressInput
 
 
-class InlineAddressInput(serializers.Serializer):
-    recipient_name = serializers.CharField(max_length=150)
-    phone = serializers.CharField(max_length=32, help_text="International format, your market.")
-    city = serializers.CharField(max_length=100)
-    street = serializers.CharField(max_length=200)
-    building = serializers.CharField(max_length=50)
-    apartment = serializers.CharField(max_length=50, required=False, allow_blank=True)
-    postal_code = serializers.CharField(max_length=20, required=False, allow_blank=True)
-    notes = serializers.CharField(max_length=500, required=False, allow_blank=True)
+class InlineAddressInput(AddressInput):
+    """An address typed at checkout: the saved-address fields without label and default."""
+
+    label = None
+    is_default = None
 
 
 class CheckoutInput(serializers.Serializer):

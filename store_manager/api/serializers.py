@@ -7,6 +7,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from main.markets import Market
+from orders.api.serializers import ShippingAddressOutput
 from orders.models import (
     Order,
     OrderItem,
@@ -178,20 +179,9 @@ class ManagerHistoryOutput(serializers.ModelSerializer):
         fields = ("from_status", "to_status", "changed_by", "note", "created_at")
 
 
-class ManagerShippingAddressOutput(serializers.Serializer):
-    recipient_name = serializers.CharField(source="shipping_recipient")
-    phone = serializers.CharField(source="shipping_phone")
-    city = serializers.CharField(source="shipping_city")
-    street = serializers.CharField(source="shipping_street")
-    building = serializers.CharField(source="shipping_building")
-    apartment = serializers.CharField(source="shipping_apartment")
-    postal_code = serializers.CharField(source="shipping_postal_code")
-    notes = serializers.CharField(source="shipping_notes")
-
-
 class ManagerOrderDetailOutput(serializers.ModelSerializer):
     customer = ManagerCustomerOutput(source="user")
-    shipping_address = ManagerShippingAddressOutput(source="*")
+    shipping_address = ShippingAddressOutput(source="*")
     items = ManagerOrderItemOutput(many=True)
     status_history = ManagerHistoryOutput(many=True)
 
