@@ -234,3 +234,27 @@ def test_weeks_and_months_are_rolled_up_from_days_even_without_daily_rows(two_ma
     RevenueSnapshot.objects.filter(period="weekly").delete()
     snapshots_upsert(market="US", period="weekly", start=week.start, end=week.end)
     assert RevenueSnapshot.objects.get(period="weekly").revenue == snapshot.revenue
+
+
+def test_the_beat_schedule_closes_each_market_after_its_local_midnight():
+    from zoneinfo import ZoneInfo
+
+    from django.conf import settings
+
+    from main.celery import app
+
+    schedule = settings.CELERY_BEAT_SCHEDULE
+    for entry in schedule.values():
+        if entry["task"].startswith("store_manager."):
+            assert entry["task"] in app.tasks  # a typo would only show at 00:15 in production
+    for name, market, zone in (
+        ("revenue-close-day-kg", "KG", "Asia/Bishkek"),
+        ("revenue-close-day-us", "US", "America/New_York"),
+    ):
+        entry = schedule[name]
+        assert entry["args"] == (market,)
+        (hour,), (minute,) = entry["schedule"].hour, entry["schedule"].minute
+        for month in (1, 7):  # standard time and daylight-saving time
+            fired = datetime(2026, month, 15, hour, minute, tzinfo=UTC).astimezone(ZoneInfo(zone))
+            assert 0 <= fired.hour < 3, (name, fired)  # shortly after local midnight
+    assert schedule["revenue-snapshot-last-hour"]["schedule"].minute == {5}
