@@ -10,7 +10,7 @@ PORT   ?= 8000
 RUN_STAMP := $(VENV)/.installed-run
 DEV_STAMP := $(VENV)/.installed-dev
 
-.PHONY: run test lint format migrations-check migrate seed worker beat bench clean
+.PHONY: run test lint format migrations-check migrate seed worker beat bench clean bench-checkout bench-manager
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -62,6 +62,14 @@ bench: $(RUN_STAMP)
 
 clean:
 	rm -rf $(VENV) db.sqlite3 media staticfiles
+
+## Checkout benchmark: SQL per checkout and checkouts/s with concurrent clients (PostgreSQL)
+bench-checkout: $(RUN_STAMP)
+	$(BIN)/python bench/checkout.py $(BENCH_ARGS)
+
+## Manager API benchmark: p50/p99 of dashboard, orders, revenue and export rate at 1M orders
+bench-manager: $(RUN_STAMP)
+	$(BIN)/python bench/manager_api.py $(BENCH_ARGS)
 
 ## Analytics benchmark: 1M orders on PostgreSQL (127.0.0.1), snapshot backfill and reads; never part of `make test`
 .PHONY: bench-analytics

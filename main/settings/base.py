@@ -256,6 +256,19 @@ CATALOGUE_HTTP_MAX_AGE = env_int("CATALOGUE_HTTP_MAX_AGE", 60)
 # Most units of one SKU in a cart line (the database allows at most 99).
 MAX_LINE_QTY = env_int("MAX_LINE_QTY", 10)
 
+# --- E-mail (daily reports to managers) ------------------------------------------
+
+# SMTP by default; local settings print e-mails to the console, tests keep them in memory.
+EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 587)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", default=True)
+EMAIL_TIMEOUT = 20  # seconds: a hung SMTP server must not hold a worker
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "MARQUE <reports@marque.example>")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+
 # --- Orders ------------------------------------------------------------------------
 
 # Shipping per market, in its currency: `cost`, or nothing once the subtotal reaches `free_from`.
