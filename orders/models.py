@@ -97,6 +97,8 @@ class Order(TimeStampedModel):
             models.Index(fields=("user", "status"), name="order_user_status_idx"),
             models.Index(fields=("market", "created_at"), name="order_market_created_idx"),
             models.Index(fields=("market", "status"), name="order_market_status_idx"),
+            # The manager's order list sorted by amount (`ordering=total`).
+            models.Index(fields=("market", "total"), name="order_market_total_idx"),
         ]
 
     def __str__(self) -> str:

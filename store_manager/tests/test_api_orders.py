@@ -108,6 +108,23 @@ def test_search_by_number_phone_and_name(client):
     assert _numbers(client.get(URL, {"search": "nobody"})) == []
 
 
+@pytest.mark.parametrize("many", [1000, 0])  # an id list, or (a common word) a subquery
+def test_search_finds_the_customer_not_only_the_recipient(client, monkeypatch, many):
+    from store_manager import selectors
+
+    monkeypatch.setattr(selectors, "_MANY", many)
+    gift = order_in(
+        "KG",
+        user=UserFactory(first_name="Nurlan", last_name="Toktogulov"),
+        shipping_recipient="Mother",
+        shipping_phone="+996700999000",
+    )
+    order_in("KG", user=UserFactory(first_name="Bakyt", last_name="Usenov"))
+    assert _numbers(client.get(URL, {"search": "toktog"})) == [gift.order_number]
+    assert _numbers(client.get(URL, {"search": "nurlan mother"})) == [gift.order_number]
+    assert _numbers(client.get(URL, {"search": "999000"})) == [gift.order_number]
+
+
 def test_a_whole_order_number_or_phone_is_looked_up_exactly(client):
     mine = order_in("KG", shipping_phone="+996555000111")
     order_in("KG", order_number=mine.order_number + "X")  # contains the number

@@ -1,0 +1,42 @@
+"""PostgreSQL only: trigram GIN indexes for finding customers by part of a name or phone.
+
+The manager's order search (`store_manager.selectors`) matches customers with
+`icontains` on first and last name and `contains` on the phone; these expression
+indexes serve exactly those predicates. On any other database this does nothing.
+"""
+
+from django.db import migrations
+
+INDEXES = (
+    ("user_first_name_trgm_idx", "(upper((first_name)::text)) gin_trgm_ops"),
+    ("user_last_name_trgm_idx", "(upper((last_name)::text)) gin_trgm_ops"),
+    ("user_phone_trgm_idx", "phone gin_trgm_ops"),
+)
+
+
+def forwards(apps, schema_editor):
+    if schema_editor.connection.vendor != "postgresql":
+        return
+    schema_editor.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
+    for name, expression in INDEXES:
+        schema_editor.execute(
+            f"CREATE INDEX IF NOT EXISTS {name} ON users_user USING gin ({expression})"
+        )
+
+
+def backwards(apps, schema_editor):
+    if schema_editor.connection.vendor != "postgresql":
+        return
+    for name, _expression in INDEXES:
+        schema_editor.execute(f"DROP INDEX IF EXISTS {name}")
+
+
+class Migration(migrations.Migration):
+    dependencies = [
+        ("users", "0002_verification_code_phone_change_purpose"),
+        ("products", "0003_catalogue_search_trgm"),
+    ]
+
+    operations = [
+        migrations.RunPython(forwards, backwards),
+    ]
