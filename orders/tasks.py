@@ -48,10 +48,11 @@ def _notify_customer(order: Order, status: str, event_id: int) -> None:
 
 
 def _notify_managers(order: Order, event_id: int, **message) -> None:
-    if ManagerNotification.objects.filter(data__event=event_id).exists():
-        return  # already delivered by an earlier run of this task
-    data = {"order_number": order.order_number, "market": order.market, "event": event_id}
-    notify_managers(market=order.market, data=data | message.pop("data", {}), **message)
+    """The market's opted-in managers; once per manager and event, however often it runs."""
+    data = {"order_number": order.order_number, "market": order.market}
+    notify_managers(
+        market=order.market, data=data | message.pop("data", {}), event_id=event_id, **message
+    )
 
 
 def _event(order_id: int, event_id: int) -> tuple[Order, OrderStatusHistory] | None:

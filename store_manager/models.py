@@ -92,7 +92,8 @@ class RevenueSnapshot(TimeStampedModel):
     cancelled_count = models.PositiveIntegerField(default=0)
     new_customers = models.PositiveIntegerField(default=0)
     previous_revenue = money_field(max_digits=14, null=True, blank=True)
-    change_percent = models.DecimalField(max_digits=9, decimal_places=2, null=True, blank=True)
+    # Wide enough for any ratio of two money columns (max 14 digits) at 2 places.
+    change_percent = models.DecimalField(max_digits=20, decimal_places=2, null=True, blank=True)
 
     class Meta:
         ordering = ("market", "period", "-period_start")
@@ -196,11 +197,21 @@ class ManagerNotification(models.Model):
     title = models.CharField(max_length=200)
     message = models.TextField(blank=True)
     data = models.JSONField(default=dict, blank=True)
+    # The event behind it (e.g. an order's status-history row): a task that runs
+    # twice for one event notifies each manager once.
+    event_id = models.BigIntegerField(null=True, blank=True)
     is_read = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ("-created_at", "-id")
+        constraints = [
+            models.UniqueConstraint(
+                fields=("manager", "type", "event_id"),
+                condition=models.Q(event_id__isnull=False),
+                name="mgr_notif_one_per_event",
+            )
+        ]
         indexes = [
             models.Index(
                 fields=("manager", "is_read", "created_at"), name="mgr_notif_read_created_idx"

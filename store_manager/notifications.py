@@ -42,11 +42,13 @@ def notify_managers(
     message: str = "",
     data: dict[str, Any] | None = None,
     priority: str = Priority.NORMAL,
+    event_id: int | None = None,
 ) -> int:
     """Leave a notification for every manager of `market` who opted in to `type`.
 
     A manager without a settings row gets the defaults (opted in). One INSERT for
-    all recipients; returns how many were notified.
+    all recipients. With `event_id`, a manager already notified of that event is
+    skipped (a retried task sends nothing twice). Returns how many were notified.
     """
     recipients = managers_of(market)
     switch = _OPT_IN.get(type)
@@ -62,8 +64,9 @@ def notify_managers(
             title=title,
             message=message,
             data=data or {},
+            event_id=event_id,
         )
         for manager_id in recipients.values_list("pk", flat=True)
     ]
-    ManagerNotification.objects.bulk_create(rows)
-    return len(rows)
+    created = ManagerNotification.objects.bulk_create(rows, ignore_conflicts=event_id is not None)
+    return len(created)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
@@ -565,9 +565,15 @@ def manager_dashboard(
     yesterday = analytics.date_range_bounds(
         market, today - timedelta(days=1), today - timedelta(days=1)
     )
-    elapsed = now - day.start
+    # "The same time" is the same wall-clock time yesterday, not 24 h ago: on the day
+    # after a clock change those differ by an hour.
+    zone = analytics.market_zone(market)
+    wall_clock = now.astimezone(zone).time()
+    same_time = datetime.combine(today - timedelta(days=1), wall_clock, tzinfo=zone)
     yesterday_figures = analytics.period_figures(
-        market=market, start=yesterday.start, end=min(yesterday.start + elapsed, yesterday.end)
+        market=market,
+        start=yesterday.start,
+        end=min(max(same_time.astimezone(UTC), yesterday.start), yesterday.end),
     )
     first_day = today - timedelta(days=DASHBOARD_SERIES_DAYS - 1)
     series_start = analytics.local_midnight(market, first_day)

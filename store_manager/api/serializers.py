@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 from django.conf import settings
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -85,13 +87,44 @@ class ManagerSettingsSerializer(serializers.ModelSerializer):
         read_only_fields = ("updated_at",)
 
 
+# --------------------------------------------------------------------------- dates
+
+# Market dates the API accepts: wide enough for any real shop, narrow enough that a
+# date plus a day, or its local midnight, is always a valid datetime.
+FIRST_MARKET_DATE = date(2000, 1, 1)
+LAST_MARKET_DATE = date(2100, 12, 31)
+
+
+class MarketDateField(serializers.DateField):
+    """A calendar date in the market's time zone (`YYYY-MM-DD`), 2000-01-01..2100-12-31."""
+
+    def to_internal_value(self, value):
+        day = super().to_internal_value(value)
+        if not FIRST_MARKET_DATE <= day <= LAST_MARKET_DATE:
+            raise serializers.ValidationError(
+                f"Must be between {FIRST_MARKET_DATE} and {LAST_MARKET_DATE}."
+            )
+        return day
+
+
+class DateRangeInput(serializers.Serializer):
+    """`date_from` / `date_to`: inclusive market dates, in order."""
+
+    date_from = MarketDateField(required=False, help_text="Market date, included.")
+    date_to = MarketDateField(required=False, help_text="Market date, included.")
+
+    def validate(self, attrs):
+        date_from, date_to = attrs.get("date_from"), attrs.get("date_to")
+        if date_from and date_to and date_from > date_to:
+            raise serializers.ValidationError({"date_to": ["Must not be before date_from."]})
+        return attrs
+
+
 # --------------------------------------------------------------------------- orders
 
 
-class ManagerOrderFilterInput(serializers.Serializer):
+class ManagerOrderFilterInput(DateRangeInput):
     status = serializers.ChoiceField(choices=OrderStatus.choices, required=False)
-    date_from = serializers.DateField(required=False, help_text="Market date, included.")
-    date_to = serializers.DateField(required=False, help_text="Market date, included.")
     today = serializers.BooleanField(required=False, default=False)
     payment_method = serializers.ChoiceField(choices=PaymentMethodType.choices, required=False)
     payment_status = serializers.ChoiceField(choices=PaymentStatus.choices, required=False)
@@ -103,12 +136,6 @@ class ManagerOrderFilterInput(serializers.Serializer):
         required=False,
         default="-created_at",
     )
-
-    def validate(self, attrs):
-        date_from, date_to = attrs.get("date_from"), attrs.get("date_to")
-        if date_from and date_to and date_from > date_to:
-            raise serializers.ValidationError({"date_to": ["Must not be before date_from."]})
-        return attrs
 
     def filters(self) -> OrderFilters:
         return OrderFilters(**{"search": "", **self.validated_data})
@@ -248,6 +275,10 @@ class ManagerBulkStatusInput(ManagerStatusInput):
         max_length=MAX_BULK_ORDERS,
     )
 
+    def validate_order_numbers(self, numbers: list[str]) -> list[str]:
+        # As in the order URLs: any case, surrounding spaces ignored, each once.
+        return list(dict.fromkeys(number.strip().upper() for number in numbers))
+
 
 class ManagerBulkStatusOutput(serializers.Serializer):
     updated = serializers.IntegerField()
@@ -291,20 +322,12 @@ class ManagerBucketOutput(serializers.Serializer):
     source = serializers.ChoiceField(choices=(("snapshot", "snapshot"), ("live", "live")))
 
 
-class ManagerRevenueInput(serializers.Serializer):
+class ManagerRevenueInput(DateRangeInput):
     period = serializers.ChoiceField(choices=RevenuePeriod.choices, default=RevenuePeriod.DAILY)
-    date_from = serializers.DateField(required=False, help_text="Market date, included.")
-    date_to = serializers.DateField(required=False, help_text="Market date, included.")
-
-    def validate(self, attrs):
-        date_from, date_to = attrs.get("date_from"), attrs.get("date_to")
-        if date_from and date_to and date_from > date_to:
-            raise serializers.ValidationError({"date_to": ["Must not be before date_from."]})
-        return attrs
 
 
 class ManagerRevenueHourlyInput(serializers.Serializer):
-    date = serializers.DateField(required=False, help_text="Market date; today by default.")
+    date = MarketDateField(required=False, help_text="Market date; today by default.")
 
 
 class ManagerRevenueOutput(serializers.Serializer):
@@ -318,7 +341,7 @@ class ManagerRevenueOutput(serializers.Serializer):
     previous_date_from = serializers.DateField()
     previous_date_to = serializers.DateField()
     previous_totals = ManagerFiguresOutput()
-    change_percent = serializers.DecimalField(max_digits=9, decimal_places=2, allow_null=True)
+    change_percent = serializers.DecimalField(max_digits=20, decimal_places=2, allow_null=True)
 
 
 class ManagerDayFiguresOutput(serializers.Serializer):
@@ -329,10 +352,12 @@ class ManagerDayFiguresOutput(serializers.Serializer):
 
 
 class ManagerChangeOutput(serializers.Serializer):
-    revenue = serializers.DecimalField(max_digits=9, decimal_places=2, allow_null=True)
-    orders_count = serializers.DecimalField(max_digits=9, decimal_places=2, allow_null=True)
-    average_order_value = serializers.DecimalField(max_digits=9, decimal_places=2, allow_null=True)
-    items_sold = serializers.DecimalField(max_digits=9, decimal_places=2, allow_null=True)
+    """Changes in %, as decimal strings; null when there is nothing to compare with."""
+
+    revenue = serializers.DecimalField(max_digits=20, decimal_places=2, allow_null=True)
+    orders_count = serializers.DecimalField(max_digits=20, decimal_places=2, allow_null=True)
+    average_order_value = serializers.DecimalField(max_digits=20, decimal_places=2, allow_null=True)
+    items_sold = serializers.DecimalField(max_digits=20, decimal_places=2, allow_null=True)
 
 
 class ManagerSeriesDayOutput(serializers.Serializer):
@@ -379,9 +404,8 @@ class ManagerDashboardOutput(serializers.Serializer):
     unread_notifications = serializers.IntegerField()
 
 
-class ManagerReportFilterInput(serializers.Serializer):
-    date_from = serializers.DateField(required=False)
-    date_to = serializers.DateField(required=False)
+class ManagerReportFilterInput(DateRangeInput):
+    pass
 
 
 class ManagerReportOutput(serializers.ModelSerializer):
@@ -426,13 +450,11 @@ class ManagerMarkedOutput(serializers.Serializer):
     marked = serializers.IntegerField()
 
 
-class ManagerActivityFilterInput(serializers.Serializer):
+class ManagerActivityFilterInput(DateRangeInput):
     manager = serializers.IntegerField(required=False, help_text="Admins only: one manager's id.")
     action = serializers.CharField(required=False, max_length=50)
     object_type = serializers.CharField(required=False, max_length=50)
     object_id = serializers.CharField(required=False, max_length=64)
-    date_from = serializers.DateField(required=False)
-    date_to = serializers.DateField(required=False)
 
 
 class ManagerActivityManagerOutput(serializers.Serializer):

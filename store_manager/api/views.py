@@ -14,6 +14,7 @@ from django.http import StreamingHttpResponse
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import serializers as drf_serializers
 from rest_framework.response import Response
 
 from main.markets import market_config
@@ -431,8 +432,9 @@ class RevenueView(ManagerAPIView):
         today = analytics.local_date(self.market, timezone.now())
         date_to = data.get("date_to") or today
         date_from = data.get("date_from") or min(date_to, today) - timedelta(days=29)
-        if date_from > date_to:
-            date_from = date_to
+        if date_from > date_to:  # only date_from given, and after today
+            message = "Must not be after date_to (today when not given)."
+            raise drf_serializers.ValidationError({"date_from": [message]})
         report = selectors.manager_revenue(
             market=self.market, period=data["period"], date_from=date_from, date_to=date_to
         )
