@@ -259,7 +259,7 @@ MAX_LINE_QTY = env_int("MAX_LINE_QTY", 10)
 # --- E-mail (daily reports to managers) ------------------------------------------
 
 # SMTP by default; local settings print e-mails to the console, tests keep them in memory.
-EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
+EMAIL_BACKEND = env_str("EMAIL_BACKEND") or "django.core.mail.backends.smtp.EmailBackend"
 EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
 EMAIL_PORT = env_int("EMAIL_PORT", 587)
 EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")

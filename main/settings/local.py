@@ -18,6 +18,6 @@ REST_FRAMEWORK = {
     ),
 }
 
-EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+EMAIL_BACKEND = env_str("EMAIL_BACKEND") or "django.core.mail.backends.console.EmailBackend"
 
 DEMO_SEED_ALLOWED = True
