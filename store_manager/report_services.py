@@ -1,16 +1,21 @@
 """Daily reports: build `DailyReport` rows and deliver them to the market's managers.
 
 Who receives a market's report (e-mail and a `report_ready` notification):
-an active `StoreManager` of an active user who *manages* the market (role
-admin, or the matching `can_manage_kg` / `can_manage_us` flag), may see money
-(role admin or `can_view_revenue`: the report is revenue) and whose
-`ManagerSettings.email_reports` is on. The e-mail goes to `report_email`, else
-the user's e-mail; a recipient with neither still gets the notification.
-A manager without a settings row gets nothing (nobody asked).
+an active `StoreManager` of an active user who *manages* the market
+(`notifications.managers_of`: role admin, or the matching `can_manage_kg` /
+`can_manage_us` flag), may see money (role admin or `can_view_revenue`: the
+report is revenue) and has not switched `ManagerSettings.email_reports` off
+(no settings row means the defaults, and the default is on). The e-mail goes to
+`report_email`, else the user's e-mail; a recipient with neither still gets
+the notification.
 
-A report is delivered at most once: `emailed_at` is claimed with a
-conditional UPDATE before anything is sent, so two workers (or a re-run) can
-never both send it. Rebuilding a report's figures never re-sends it.
+Delivery is per recipient and at most once: a recipient is *claimed* by
+creating their `report_ready` notification (under a lock on the report row)
+before their e-mail is sent; a recipient who already has it is skipped. A
+failed e-mail deletes the claim again and the send raises
+`ReportDeliveryError` once the others are done, so a retry sends only to the
+recipients who did not get it. `emailed_at` is set when every recipient is
+served. Rebuilding a report's figures never re-sends it.
 """
 
 from __future__ import annotations
@@ -37,11 +42,16 @@ from store_manager.analytics import (
     period_figures,
     top_products,
 )
-from store_manager.models import DailyReport, ManagerNotification, StoreManager
+from store_manager.models import DailyReport, ManagerNotification, ManagerSettings, StoreManager
+from store_manager.notifications import managers_of
+from store_manager.snapshot_services import next_order_created_at
 
 logger = logging.getLogger("marque.analytics")
 
 TOP_PRODUCTS = 10
+# The nightly run delivers any report of its market from the last RESEND_DAYS days
+# (yesterday included) that was built but never fully delivered.
+RESEND_DAYS = 7
 FIGURE_FIELDS = (
     "revenue",
     "orders_count",
@@ -109,18 +119,25 @@ def daily_report_build(*, market: str, report_date: date) -> DailyReport:
     return report
 
 
+class ReportDeliveryError(RuntimeError):
+    """Some e-mails of a report failed; their recipients are left for a retry."""
+
+
 def report_recipients(market: str) -> QuerySet[StoreManager]:
     """Managers who receive ``market``'s daily report (see the module docstring)."""
-    manages = Q(role=StoreManager.Role.ADMIN) | Q(
-        **{"can_manage_kg" if market == Market.KG else "can_manage_us": True}
-    )
     sees_money = Q(role=StoreManager.Role.ADMIN) | Q(can_view_revenue=True)
+    wants_it = Q(settings__isnull=True) | Q(settings__email_reports=True)
     return (
-        StoreManager.objects.filter(manages, sees_money, is_active=True, user__is_active=True)
-        .filter(settings__email_reports=True)
+        managers_of(market)
+        .filter(sees_money, wants_it)
         .select_related("user", "settings")
         .order_by("id")
     )
+
+
+def _settings(manager: StoreManager) -> ManagerSettings:
+    """The manager's settings, or the defaults when the row does not exist."""
+    return getattr(manager, "settings", None) or ManagerSettings(manager=manager)
 
 
 def _message(report: DailyReport, manager: StoreManager, address: str) -> EmailMultiAlternatives:
@@ -131,7 +148,7 @@ def _message(report: DailyReport, manager: StoreManager, address: str) -> EmailM
         "previous_day": report.comparison.get("previous_day", {}),
         "last_week": report.comparison.get("same_weekday_last_week", {}),
     }
-    with translation.override(manager.settings.language):
+    with translation.override(_settings(manager).language):
         subject = (
             f"MARQUE {report.market} daily report {report.report_date:%Y-%m-%d}: "
             f"{report.revenue:.2f} {report.currency}"
@@ -143,53 +160,103 @@ def _message(report: DailyReport, manager: StoreManager, address: str) -> EmailM
     return message
 
 
-def daily_report_send(*, report: DailyReport, now: datetime | None = None) -> int:
-    """E-mail and notify the report's recipients once; returns how many e-mails were sent.
+def _claims(report: DailyReport) -> QuerySet[ManagerNotification]:
+    """The per-recipient delivery records of a report: its `report_ready` notifications."""
+    return ManagerNotification.objects.filter(
+        type=ManagerNotification.Type.REPORT_READY, data__report_id=report.pk
+    )
 
-    Claims the report first (``emailed_at`` from NULL to now in one UPDATE):
-    whoever loses the claim sends nothing. If every e-mail fails (mail server
-    down) the claim is released and the error raised, so a retry can deliver it;
-    otherwise every recipient also gets a `report_ready` notification.
+
+def _lock_undelivered(report: DailyReport) -> bool:
+    """Lock the report row until the transaction ends; False when it is fully delivered."""
+    return (
+        DailyReport.objects.select_for_update()
+        .filter(pk=report.pk, emailed_at__isnull=True)
+        .values_list("pk", flat=True)
+        .first()
+        is not None
+    )
+
+
+@transaction.atomic
+def _claim(report: DailyReport, manager: StoreManager) -> bool:
+    """Claim one recipient (create their notification); False if served or claimed before."""
+    if not _lock_undelivered(report) or _claims(report).filter(manager=manager).exists():
+        return False
+    ManagerNotification.objects.create(
+        manager=manager,
+        type=ManagerNotification.Type.REPORT_READY,
+        title=f"Daily report {report.report_date:%Y-%m-%d} ({report.market})",
+        message=(
+            f"Revenue {report.revenue:.2f} {report.currency}, "
+            f"{report.orders_count} orders, {report.cancelled_count} cancelled."
+        ),
+        data={
+            "market": report.market,
+            "report_date": report.report_date.isoformat(),
+            "report_id": report.pk,
+        },
+    )
+    return True
+
+
+@transaction.atomic
+def _release(report: DailyReport, manager: StoreManager) -> None:
+    """Undo a claim whose e-mail failed, so that a retry sends it."""
+    DailyReport.objects.filter(pk=report.pk).update(emailed_at=None)  # locks the row too
+    _claims(report).filter(manager=manager).delete()
+
+
+@transaction.atomic
+def _complete(report: DailyReport, recipients: list[StoreManager], now: datetime) -> bool:
+    """Set ``emailed_at`` when every recipient has been claimed (and not released)."""
+    if not _lock_undelivered(report):
+        return False
+    claimed = set(_claims(report).values_list("manager_id", flat=True))
+    if any(m.pk not in claimed for m in recipients):
+        return False
+    DailyReport.objects.filter(pk=report.pk).update(emailed_at=now)
+    return True
+
+
+def daily_report_send(*, report: DailyReport, now: datetime | None = None) -> int:
+    """E-mail and notify the report's recipients, each at most once; returns e-mails sent.
+
+    Each recipient is claimed (their `report_ready` notification, committed)
+    before their e-mail is sent, so no run, retry or concurrent worker sends
+    it to them twice. A failed e-mail releases that claim, and after trying
+    everyone the send raises `ReportDeliveryError` so that a retry delivers
+    to the recipients left. A worker killed between a claim and the mail
+    server's answer loses that one e-mail (the notification stays); the
+    recipients not yet claimed get it when the task is redelivered. When
+    every recipient is served, ``emailed_at`` is set and later calls send
+    nothing.
     """
     now = now or timezone.now()
-    claimed = DailyReport.objects.filter(pk=report.pk, emailed_at__isnull=True).update(
-        emailed_at=now
-    )
-    if not claimed:
+    if DailyReport.objects.filter(pk=report.pk, emailed_at__isnull=False).exists():
         return 0
     recipients = list(report_recipients(report.market))
-    sent = failed = 0
+    sent = 0
+    failed: list[int] = []
     for manager in recipients:
-        address = manager.settings.report_email or manager.user.email
-        if not address:
+        if not _claim(report, manager):
             continue
+        address = _settings(manager).report_email or manager.user.email
+        if not address:
+            continue  # the notification is all they get
         try:
             _message(report, manager, address).send()
             sent += 1
         except Exception:  # one bad address or a mail server hiccup must not stop the others
-            failed += 1
+            _release(report, manager)
+            failed.append(manager.pk)
             logger.exception("Daily report %s: e-mail to manager %s failed", report, manager.pk)
-    if failed and not sent:
-        DailyReport.objects.filter(pk=report.pk).update(emailed_at=None)
-        raise RuntimeError(f"Daily report {report}: every e-mail failed; will retry.")
-    ManagerNotification.objects.bulk_create(
-        ManagerNotification(
-            manager=manager,
-            type=ManagerNotification.Type.REPORT_READY,
-            title=f"Daily report {report.report_date:%Y-%m-%d} ({report.market})",
-            message=(
-                f"Revenue {report.revenue:.2f} {report.currency}, "
-                f"{report.orders_count} orders, {report.cancelled_count} cancelled."
-            ),
-            data={
-                "market": report.market,
-                "report_date": report.report_date.isoformat(),
-                "report_id": report.pk,
-            },
+    if failed:
+        raise ReportDeliveryError(
+            f"Daily report {report}: e-mail to managers {failed} failed ({sent} sent); retry."
         )
-        for manager in recipients
-    )
-    report.emailed_at = now
+    if _complete(report, recipients, now):
+        report.emailed_at = now
     return sent
 
 
@@ -207,13 +274,51 @@ def daily_report_refresh(*, market: str, report_date: date) -> DailyReport | Non
     return daily_report_build(market=market, report_date=report_date)
 
 
-def daily_report_refresh_for_order(*, order_id: int) -> DailyReport | None:
-    """`daily_report_refresh` for the local date of an order's creation (late changes)."""
-    order = Order.objects.filter(pk=order_id).values("market", "created_at").first()
+def daily_report_refresh_for_order(*, order_id: int) -> list[DailyReport]:
+    """`daily_report_refresh` of every existing report an order's change may alter.
+
+    The order's local day D, D+1 (its previous-day comparison shows D) and D+7
+    (same weekday a week before); and, when the customer has a later
+    non-cancelled order in the market, that order's day E (whether it is the
+    customer's first, i.e. ``new_customers``) with E+1 and E+7, whose
+    comparisons show E's figures. Reports that do not exist are not created,
+    and none is e-mailed again.
+    """
+    order = Order.objects.filter(pk=order_id).values("market", "user_id", "created_at").first()
     if order is None:
-        return None
-    day = local_date(order["market"], order["created_at"])
-    return daily_report_refresh(market=order["market"], report_date=day)
+        return []
+    market = order["market"]
+    instants = [order["created_at"]]
+    later = next_order_created_at(
+        market=market, user_id=order["user_id"], after=order["created_at"]
+    )
+    if later is not None:
+        instants.append(later)
+    days = {
+        local_date(market, instant) + timedelta(days=shift)
+        for instant in instants
+        for shift in (0, 1, 7)
+    }
+    existing = (
+        DailyReport.objects.filter(market=market, report_date__in=days)
+        .order_by("report_date")
+        .values_list("report_date", flat=True)
+    )
+    return [daily_report_build(market=market, report_date=day) for day in existing]
+
+
+def reports_to_deliver(*, market: str, last_day: date, days: int = RESEND_DAYS) -> list[date]:
+    """Dates of ``market``'s reports from ``days`` days up to ``last_day`` not yet delivered."""
+    return list(
+        DailyReport.objects.filter(
+            market=market,
+            report_date__gt=last_day - timedelta(days=days),
+            report_date__lte=last_day,
+            emailed_at__isnull=True,
+        )
+        .order_by("report_date")
+        .values_list("report_date", flat=True)
+    )
 
 
 def reports_rebuild(

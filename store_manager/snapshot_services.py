@@ -18,6 +18,7 @@ import zlib
 from collections.abc import Callable, Iterable
 from datetime import date, datetime, timedelta
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -211,14 +212,8 @@ def snapshots_for_order(*, order_id: int, now: datetime | None = None) -> int:
         return 0
     market = order["market"]
     instants = [order["created_at"]]
-    later = (
-        Order.objects.filter(
-            user_id=order["user_id"], market=market, created_at__gt=order["created_at"]
-        )
-        .exclude(status=OrderStatus.CANCELLED)
-        .order_by("created_at", "id")
-        .values_list("created_at", flat=True)
-        .first()
+    later = next_order_created_at(
+        market=market, user_id=order["user_id"], after=order["created_at"]
     )
     if later is not None:
         instants.append(later)
@@ -232,6 +227,21 @@ def snapshots_for_order(*, order_id: int, now: datetime | None = None) -> int:
         for start, end in _merge(ranges):
             written += snapshots_upsert(market=market, period=period, start=start, end=end)
     return written
+
+
+def next_order_created_at(*, market: str, user_id: int, after: datetime) -> datetime | None:
+    """When the customer's next non-cancelled order in ``market`` after ``after`` was created.
+
+    Whether that order is the customer's first (``new_customers``) depends on
+    the orders before it, so a change to one of them alters its periods too.
+    """
+    return (
+        Order.objects.filter(user_id=user_id, market=market, created_at__gt=after)
+        .exclude(status=OrderStatus.CANCELLED)
+        .order_by("created_at", "id")
+        .values_list("created_at", flat=True)
+        .first()
+    )
 
 
 def _merge(ranges: list[Bounds]) -> list[Bounds]:
@@ -258,18 +268,31 @@ def snapshots_last_hour(
     return written
 
 
-def snapshots_after_midnight(*, market: str, now: datetime | None = None) -> date:
+def snapshots_after_midnight(
+    *, market: str, now: datetime | None = None, reconcile_days: int | None = None
+) -> date:
     """The scheduled run after ``market``'s local midnight; returns the day it closed.
 
-    Upserts yesterday's daily snapshot and the week and month that contain
-    yesterday (final when yesterday closed them, otherwise up to date so far).
+    Recomputes the daily snapshots of the last ``reconcile_days`` days up to
+    yesterday (default ``settings.SNAPSHOT_RECONCILE_DAYS``) and the weeks and
+    months that overlap them (final when closed, otherwise up to date so far).
+    Yesterday is closed that way, and a recompute lost on the way (broker down
+    when an order changed) is repaired the next night. Only rows that differ
+    are written.
     """
     now = now or timezone.now()
+    if reconcile_days is None:
+        reconcile_days = settings.SNAPSHOT_RECONCILE_DAYS
     yesterday = last_closed(market, RevenuePeriod.DAILY, now)
-    for period in AFTER_MIDNIGHT_PERIODS:
-        bounds = period_bounds(market, period, yesterday.start)
-        snapshots_upsert(market=market, period=period, start=bounds.start, end=bounds.end)
-    return yesterday.start.astimezone(market_config(market).time_zone).date()
+    day = yesterday.start.astimezone(market_config(market).time_zone).date()
+    snapshots_rebuild(
+        date_from=day - timedelta(days=max(reconcile_days, 1) - 1),
+        date_to=day,
+        markets=[market],
+        periods=AFTER_MIDNIGHT_PERIODS,
+        now=now,
+    )
+    return day
 
 
 def snapshots_rebuild(

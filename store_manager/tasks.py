@@ -44,25 +44,50 @@ def snapshot_last_hour() -> int:
 
 @shared_task(acks_late=True)
 def snapshot_after_midnight(market: str) -> str:
-    """After `market`'s local midnight: daily/weekly/monthly snapshots, then the daily report.
+    """After `market`'s local midnight: snapshots (with the reconcile), then the reports.
 
-    The report is built after the snapshots in the same task so it always
-    follows them (SPEC §6) without relying on two beat times.
+    Builds yesterday's report after the snapshots in the same task so it
+    always follows them (SPEC §6) without relying on two beat times, then
+    queues the delivery of yesterday's report and of any report of the last
+    days that was built but never fully delivered (a mail outage heals the
+    next night).
     """
-    from store_manager.report_services import daily_report_build_and_send
+    from store_manager.report_services import daily_report_build, reports_to_deliver
     from store_manager.snapshot_services import snapshots_after_midnight
 
     day = snapshots_after_midnight(market=market)
-    daily_report_build_and_send(market=market, report_date=day)
+    daily_report_build(market=market, report_date=day)
+    for report_date in reports_to_deliver(market=market, last_day=day):
+        send_daily_report.delay(market, report_date.isoformat())
     logger.info("Closed %s %s: snapshots and daily report", market, day)
     return day.isoformat()
 
 
-@shared_task(acks_late=True)
-def send_daily_report(market: str, report_date: str) -> None:
-    """Build (or rebuild) one daily report and e-mail it unless it was already sent."""
+# Delivery retries: 2, 4, 8, 16 and 30 minutes after a failed e-mail (about 1 h in all);
+# after that the next nightly run tries again for RESEND_DAYS days.
+REPORT_MAX_RETRIES = 5
+REPORT_RETRY_BASE = 120
+REPORT_RETRY_MAX = 1800
+
+
+@shared_task(bind=True, acks_late=True, max_retries=REPORT_MAX_RETRIES)
+def send_daily_report(self, market: str, report_date: str) -> int:
+    """Build (or rebuild) one daily report and deliver it to whoever has not had it.
+
+    Retried with exponential backoff when an e-mail fails; a retry sends only to
+    the recipients whose e-mail failed (report_services.daily_report_send).
+    """
     from datetime import date
 
-    from store_manager.report_services import daily_report_build_and_send
+    from store_manager.report_services import (
+        ReportDeliveryError,
+        daily_report_build,
+        daily_report_send,
+    )
 
-    daily_report_build_and_send(market=market, report_date=date.fromisoformat(report_date))
+    report = daily_report_build(market=market, report_date=date.fromisoformat(report_date))
+    try:
+        return daily_report_send(report=report)
+    except ReportDeliveryError as exc:
+        countdown = min(REPORT_RETRY_BASE * 2**self.request.retries, REPORT_RETRY_MAX)
+        raise self.retry(exc=exc, countdown=countdown) from exc

@@ -139,6 +139,9 @@ CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 360)
 # With acks_late a task survives its worker only if Redis redelivers it: after this
 # long unacknowledged (longer than the hard limit, or it would run twice meanwhile).
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+# Days of daily snapshots (and the weeks and months overlapping them) that each
+# market's after-midnight run recomputes, so a lost order recompute heals overnight.
+SNAPSHOT_RECONCILE_DAYS = env_int("SNAPSHOT_RECONCILE_DAYS", 35)
 # Scheduled jobs are added here by the issues that bring them, one comment each.
 CELERY_BEAT_SCHEDULE: dict = {
     # Daily: drop expired JWT outstanding/blacklist rows (simplejwt's flushexpiredtokens).
@@ -162,14 +165,16 @@ CELERY_BEAT_SCHEDULE: dict = {
         "task": "store_manager.tasks.snapshot_last_hour",
         "schedule": crontab(minute=5),
     },
-    # 18:15 UTC = 00:15 in Bishkek (UTC+6, no DST): close KG's day/week/month, then its report.
+    # 18:15 UTC = 00:15 in Bishkek (UTC+6, no DST): close KG's day/week/month and
+    # recompute the last SNAPSHOT_RECONCILE_DAYS days, then build and queue its report
+    # (and any report of the last 7 days never delivered).
     "revenue-close-day-kg": {
         "task": "store_manager.tasks.snapshot_after_midnight",
         "schedule": crontab(hour=18, minute=15),
         "args": ("KG",),
     },
     # 05:15 UTC = 00:15 EST / 01:15 EDT in New York: after midnight in winter and in
-    # summer. Close US's day/week/month, then its report.
+    # summer. The same for US.
     "revenue-close-day-us": {
         "task": "store_manager.tasks.snapshot_after_midnight",
         "schedule": crontab(hour=5, minute=15),

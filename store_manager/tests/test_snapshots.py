@@ -258,3 +258,33 @@ def test_the_beat_schedule_closes_each_market_after_its_local_midnight():
             fired = datetime(2026, month, 15, hour, minute, tzinfo=UTC).astimezone(ZoneInfo(zone))
             assert 0 <= fired.hour < 3, (name, fired)  # shortly after local midnight
     assert schedule["revenue-snapshot-last-hour"]["schedule"].minute == {5}
+
+
+def test_the_after_midnight_run_repairs_a_lost_recompute(settings):
+    customer = kg_customer()
+    old_day = date(2026, 10, 25)
+    order = place(customer, date_range_bounds("KG", old_day, old_day).start, "700.00")
+    place(customer, date_range_bounds("KG", old_day, old_day).start + timedelta(days=5), "30.00")
+    monday = datetime(2026, 11, 23, 18, 15, tzinfo=UTC)  # 00:15 on 24 November in Bishkek
+    snapshots_after_midnight(market="KG", now=monday)
+    assert _snapshot("KG", "daily", old_day).revenue == Decimal("700.00")
+    # Cancelled, and the recompute it queued was lost (broker down): the rows are stale.
+    Order.objects.filter(pk=order.pk).update(status="cancelled")
+
+    # 14..23 November, and the weeks and months around them (from 1 November).
+    settings.SNAPSHOT_RECONCILE_DAYS = 10
+    snapshots_after_midnight(market="KG", now=monday)
+    assert _snapshot("KG", "daily", old_day).revenue == Decimal("700.00")
+
+    settings.SNAPSHOT_RECONCILE_DAYS = 35  # from 20 October
+    snapshots_after_midnight(market="KG", now=monday)
+    for period in ("daily", "weekly", "monthly"):
+        snapshot = _snapshot("KG", period, old_day)
+        bounds = period_bounds("KG", period, snapshot.period_start)
+        assert {f: getattr(snapshot, f) for f in FIELDS} == raw_figures("KG", *bounds)
+    assert _snapshot("KG", "daily", old_day).cancelled_count == 1
+    assert _snapshot("KG", "daily", old_day + timedelta(days=5)).new_customers == 1
+    assert _snapshot("KG", "monthly", old_day).revenue == Decimal("30.00")
+    before = _rows()
+    snapshots_after_midnight(market="KG", now=monday)
+    assert _rows() == before

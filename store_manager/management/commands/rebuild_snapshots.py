@@ -10,13 +10,20 @@ from store_manager.analytics import PERIODS
 from store_manager.snapshot_services import snapshots_rebuild
 
 BAR_WIDTH = 30
+# Dates a shop can have orders on; far outside them the period arithmetic
+# overflows Python's date range (year 1..9999).
+EARLIEST = date(2000, 1, 1)
+LATEST = date(2100, 12, 31)
 
 
 def _date(value: str) -> date:
     try:
-        return date.fromisoformat(value)
+        day = date.fromisoformat(value)
     except ValueError as exc:
         raise CommandError(f"{value!r} is not a date (YYYY-MM-DD).") from exc
+    if not EARLIEST <= day <= LATEST:
+        raise CommandError(f"{value} is outside {EARLIEST}..{LATEST}.")
+    return day
 
 
 class Command(BaseCommand):
