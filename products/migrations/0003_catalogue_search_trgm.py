@@ -7,30 +7,13 @@ containment filters and the `trigram_word_similar` lookups of products/filters.p
 
 from django.db import migrations
 
+from main.migration_operations import trigram_indexes
+
 INDEXES = (
-    ("product_name_trgm_idx", "name"),
-    ("product_brand_trgm_idx", "brand"),
-    ("product_description_trgm_idx", "description"),
+    ("product_name_trgm_idx", "name gin_trgm_ops"),
+    ("product_brand_trgm_idx", "brand gin_trgm_ops"),
+    ("product_description_trgm_idx", "description gin_trgm_ops"),
 )
-
-
-def forwards(apps, schema_editor):
-    if schema_editor.connection.vendor != "postgresql":
-        return
-    schema_editor.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
-    for name, column in INDEXES:
-        schema_editor.execute(
-            f"CREATE INDEX IF NOT EXISTS {name} ON products_product "
-            f"USING gin ({column} gin_trgm_ops)"
-        )
-
-
-def backwards(apps, schema_editor):
-    if schema_editor.connection.vendor != "postgresql":
-        return
-    for name, _column in INDEXES:
-        schema_editor.execute(f"DROP INDEX IF EXISTS {name}")
-    # The extension stays: other objects may depend on it.
 
 
 class Migration(migrations.Migration):
@@ -39,5 +22,5 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
-        migrations.RunPython(forwards, backwards),
+        trigram_indexes("products_product", INDEXES),
     ]

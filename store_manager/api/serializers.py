@@ -9,10 +9,9 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from main.markets import Market
-from orders.api.serializers import ShippingAddressOutput
+from orders.api.serializers import OrderItemOutput, ShippingAddressOutput
 from orders.models import (
     Order,
-    OrderItem,
     OrderStatus,
     OrderStatusHistory,
     PaymentMethodType,
@@ -172,23 +171,12 @@ class ManagerOrderListOutput(serializers.ModelSerializer):
         )
 
 
-class ManagerOrderItemOutput(serializers.ModelSerializer):
-    class Meta:
-        model = OrderItem
-        fields = (
-            "id",
-            "product_id",
-            "product_name",
-            "product_slug",
-            "sku_id",
-            "sku_code",
-            "size",
-            "color",
-            "image",
-            "unit_price",
-            "quantity",
-            "line_total",
-        )
+class ManagerOrderItemOutput(OrderItemOutput):
+    """The customer's item snapshot (image as an absolute URL), plus the item's id."""
+
+    class Meta(OrderItemOutput.Meta):
+        fields = ("id", *OrderItemOutput.Meta.fields)
+        read_only_fields = fields
 
 
 class ManagerActorOutput(serializers.Serializer):

@@ -7,28 +7,13 @@ indexes serve exactly those predicates. On any other database this does nothing.
 
 from django.db import migrations
 
+from main.migration_operations import trigram_indexes
+
 INDEXES = (
     ("user_first_name_trgm_idx", "(upper((first_name)::text)) gin_trgm_ops"),
     ("user_last_name_trgm_idx", "(upper((last_name)::text)) gin_trgm_ops"),
     ("user_phone_trgm_idx", "phone gin_trgm_ops"),
 )
-
-
-def forwards(apps, schema_editor):
-    if schema_editor.connection.vendor != "postgresql":
-        return
-    schema_editor.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
-    for name, expression in INDEXES:
-        schema_editor.execute(
-            f"CREATE INDEX IF NOT EXISTS {name} ON users_user USING gin ({expression})"
-        )
-
-
-def backwards(apps, schema_editor):
-    if schema_editor.connection.vendor != "postgresql":
-        return
-    for name, _expression in INDEXES:
-        schema_editor.execute(f"DROP INDEX IF EXISTS {name}")
 
 
 class Migration(migrations.Migration):
@@ -38,5 +23,5 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
-        migrations.RunPython(forwards, backwards),
+        trigram_indexes("users_user", INDEXES),
     ]
