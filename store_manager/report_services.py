@@ -33,7 +33,6 @@ from django.template.loader import render_to_string
 from django.utils import timezone, translation
 
 from main.markets import Market, market_config
-from orders.models import Order
 from store_manager.analytics import (
     Figures,
     change_percent,
@@ -44,7 +43,7 @@ from store_manager.analytics import (
 )
 from store_manager.models import DailyReport, ManagerNotification, ManagerSettings, StoreManager
 from store_manager.notifications import managers_of
-from store_manager.snapshot_services import next_order_created_at
+from store_manager.snapshot_services import order_instants
 
 logger = logging.getLogger("marque.analytics")
 
@@ -284,16 +283,10 @@ def daily_report_refresh_for_order(*, order_id: int) -> list[DailyReport]:
     comparisons show E's figures. Reports that do not exist are not created,
     and none is e-mailed again.
     """
-    order = Order.objects.filter(pk=order_id).values("market", "user_id", "created_at").first()
-    if order is None:
+    affected = order_instants(order_id)
+    if affected is None:
         return []
-    market = order["market"]
-    instants = [order["created_at"]]
-    later = next_order_created_at(
-        market=market, user_id=order["user_id"], after=order["created_at"]
-    )
-    if later is not None:
-        instants.append(later)
+    market, instants = affected
     days = {
         local_date(market, instant) + timedelta(days=shift)
         for instant in instants

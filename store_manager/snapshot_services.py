@@ -207,16 +207,10 @@ def snapshots_for_order(*, order_id: int, now: datetime | None = None) -> int:
     on this one being cancelled or not. A missing order is nothing to do.
     """
     now = now or timezone.now()
-    order = Order.objects.filter(pk=order_id).values("market", "user_id", "created_at").first()
-    if order is None:
+    affected = order_instants(order_id)
+    if affected is None:
         return 0
-    market = order["market"]
-    instants = [order["created_at"]]
-    later = next_order_created_at(
-        market=market, user_id=order["user_id"], after=order["created_at"]
-    )
-    if later is not None:
-        instants.append(later)
+    market, instants = affected
     written = 0
     for period in PERIODS:
         ranges: list[Bounds] = []
@@ -242,6 +236,26 @@ def next_order_created_at(*, market: str, user_id: int, after: datetime) -> date
         .values_list("created_at", flat=True)
         .first()
     )
+
+
+def order_instants(order_id: int) -> tuple[str, list[datetime]] | None:
+    """The market and the instants whose periods an order's change may alter.
+
+    Its own ``created_at`` and, when the customer has a later non-cancelled
+    order in that market, that order's ``created_at`` (whether it counts as a
+    new customer depends on this one). None when the order does not exist.
+    """
+    order = Order.objects.filter(pk=order_id).values("market", "user_id", "created_at").first()
+    if order is None:
+        return None
+    market = order["market"]
+    instants = [order["created_at"]]
+    later = next_order_created_at(
+        market=market, user_id=order["user_id"], after=order["created_at"]
+    )
+    if later is not None:
+        instants.append(later)
+    return market, instants
 
 
 def _merge(ranges: list[Bounds]) -> list[Bounds]:
