@@ -61,7 +61,7 @@ MILESTONES = {
     S.DELIVERED: "delivered_at",
     S.CANCELLED: "cancelled_at",
 }
-# Order numbers: market prefix + 8 characters without look-alikes (0/O, 1/I/L): 32^8 ≈ 10^12.
+# Order numbers: market prefix + 8 of 31 characters without look-alikes (0/O, 1/I/L): 31^8 ≈ 8.5e11.
 ORDER_NUMBER_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
 ORDER_NUMBER_LENGTH = 8
 _ORDER_NUMBER_ATTEMPTS = 5
