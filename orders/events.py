@@ -34,29 +34,23 @@ def quiet() -> Iterator[None]:
 
 def order_created(order: Order, *, event_id: int) -> None:
     """`event_id`: the history row of the creation (it keys the notifications)."""
-    if _quiet.get():
-        return
-    order_id = order.pk
-
-    def notify() -> None:
-        from orders import tasks
-
-        tasks.notify_order_created.delay(order_id, event_id)
-
-    transaction.on_commit(notify, robust=True)
-    transaction.on_commit(partial(_recompute_snapshots, order_id), robust=True)
+    _after_commit("notify_order_created", order.pk, event_id)
 
 
 def order_status_changed(order: Order, *, event_id: int) -> None:
     """`event_id`: the history row of this change."""
+    _after_commit("notify_order_status_changed", order.pk, event_id)
+
+
+def _after_commit(notify_task: str, order_id: int, event_id: int) -> None:
+    """Queue the notification task and the snapshot recompute, each robustly, on commit."""
     if _quiet.get():
         return
-    order_id = order.pk
 
     def notify() -> None:
         from orders import tasks
 
-        tasks.notify_order_status_changed.delay(order_id, event_id)
+        getattr(tasks, notify_task).delay(order_id, event_id)
 
     transaction.on_commit(notify, robust=True)
     transaction.on_commit(partial(_recompute_snapshots, order_id), robust=True)
