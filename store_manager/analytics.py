@@ -64,6 +64,17 @@ _TRUNC = {
 # --------------------------------------------------------------------------- figures
 
 
+# The SPEC §3 figures, in the order snapshots, reports and the API list them.
+FIGURE_NAMES = (
+    "revenue",
+    "orders_count",
+    "items_sold",
+    "average_order_value",
+    "cancelled_count",
+    "new_customers",
+)
+
+
 @dataclass(frozen=True)
 class Figures:
     """The SPEC §3 figures of one market over one period (see the module docstring)."""

@@ -34,6 +34,7 @@ from django.utils import timezone, translation
 
 from main.markets import Market, market_config
 from store_manager.analytics import (
+    FIGURE_NAMES,
     Figures,
     change_percent,
     date_range_bounds,
@@ -51,14 +52,6 @@ TOP_PRODUCTS = 10
 # The nightly run delivers any report of its market from the last RESEND_DAYS days
 # (yesterday included) that was built but never fully delivered.
 RESEND_DAYS = 7
-FIGURE_FIELDS = (
-    "revenue",
-    "orders_count",
-    "items_sold",
-    "average_order_value",
-    "cancelled_count",
-    "new_customers",
-)
 
 
 def _day_figures(market: str, day: date) -> Figures:
@@ -97,7 +90,7 @@ def daily_report_build(*, market: str, report_date: date) -> DailyReport:
     week_ago = report_date - timedelta(days=7)
     values = {
         "currency": market_config(market).currency,
-        **{f: getattr(figures, f) for f in FIGURE_FIELDS},
+        **{f: getattr(figures, f) for f in FIGURE_NAMES},
         "top_products": top_products(
             market=market, start=bounds.start, end=bounds.end, limit=TOP_PRODUCTS
         ),

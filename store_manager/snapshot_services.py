@@ -25,6 +25,7 @@ from django.utils import timezone
 from main.markets import Market, market_config
 from orders.models import Order, OrderStatus
 from store_manager.analytics import (
+    FIGURE_NAMES,
     PERIODS,
     ZERO,
     Bounds,
@@ -40,17 +41,8 @@ from store_manager.analytics import (
 )
 from store_manager.models import RevenuePeriod, RevenueSnapshot
 
-FIGURE_FIELDS = (
-    "currency",
-    "revenue",
-    "orders_count",
-    "items_sold",
-    "average_order_value",
-    "cancelled_count",
-    "new_customers",
-    "previous_revenue",
-    "change_percent",
-)
+# What a snapshot row stores: the figures, their currency and the comparison.
+FIGURE_FIELDS = ("currency", *FIGURE_NAMES, "previous_revenue", "change_percent")
 _INSTANT = timedelta(microseconds=1)
 # Summed from the daily snapshots instead of aggregated from the orders.
 ROLLUP_PERIODS = (RevenuePeriod.WEEKLY, RevenuePeriod.MONTHLY)
