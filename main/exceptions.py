@@ -28,6 +28,8 @@ class ApplicationError(Exception):
     status_code: int = 400
     code: str = "error"
     default_detail: str = "The request could not be completed."
+    # Seconds a client should wait before trying again (sent as Retry-After).
+    retry_after: int | None = None
 
     def __init__(
         self,
@@ -37,6 +39,7 @@ class ApplicationError(Exception):
         extra: dict[str, Any] | None = None,
         code: str | None = None,
         status_code: int | None = None,
+        retry_after: int | None = None,
     ) -> None:
         self.detail = detail or self.default_detail
         self.errors = errors
@@ -45,6 +48,8 @@ class ApplicationError(Exception):
             self.code = code
         if status_code is not None:
             self.status_code = status_code
+        if retry_after is not None:
+            self.retry_after = retry_after
         super().__init__(self.detail)
 
     def as_dict(self) -> dict[str, Any]:
@@ -53,6 +58,15 @@ class ApplicationError(Exception):
             body["errors"] = self.errors
         body.update(self.extra)
         return body
+
+
+class ServiceUnavailable(ApplicationError):
+    """A service the request needs (database, cache, broker, provider) is down: retry later."""
+
+    status_code = 503
+    code = "service_unavailable"
+    default_detail = "The service is temporarily unavailable. Please try again shortly."
+    retry_after = 30
 
 
 class Conflict(ApplicationError):
@@ -150,7 +164,8 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     """DRF's EXCEPTION_HANDLER: every exception becomes one response shape."""
     exc = _from_django(exc)
     if isinstance(exc, ApplicationError):
-        response = Response(exc.as_dict(), status=exc.status_code)
+        headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after else None
+        response = Response(exc.as_dict(), status=exc.status_code, headers=headers)
     elif isinstance(exc, drf.APIException):
         response = _drf_response(exc)
     else:

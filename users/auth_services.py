@@ -66,6 +66,7 @@ class SMSUnavailable(ApplicationError):
     status_code = 503
     code = "sms_unavailable"
     default_detail = "We could not send the SMS right now. Please try again in a minute."
+    retry_after = 60
 
 
 class AccountInactive(ApplicationError):
