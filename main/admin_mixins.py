@@ -1,8 +1,7 @@
 """Pieces shared by the apps' admin modules."""
 
-from django.db import transaction
 
-from main.http_cache import catalogue_cache_invalidate
+from main.http_cache import catalogue_cache_invalidate_on_commit
 
 
 class ViewOnlyAdminMixin:
@@ -29,7 +28,7 @@ class InvalidatesCatalogueCacheMixin:
     """
 
     def _invalidate_after_commit(self) -> None:
-        transaction.on_commit(catalogue_cache_invalidate)
+        catalogue_cache_invalidate_on_commit()
 
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)

@@ -13,7 +13,13 @@ Three pieces, small on purpose:
   market, language, path and the sorted query string.
 - `catalogue_cache_invalidate()`: the one function to call when catalogue
   data, prices or stock change. It moves the catalogue version, so every key
-  written before is never read again (and expires on its own).
+  written before is never read again (and expires on its own). Writes call
+  `catalogue_cache_invalidate_on_commit()` inside their transaction.
+
+The cache is an accelerator, never a dependency: while Redis is down every
+read is built from the database and every invalidation is skipped with a
+warning (the entries written before the outage expire within
+CATALOGUE_CACHE_SECONDS; a restarted Redis starts empty anyway).
 
 Settings (read with defaults): `CATALOGUE_CACHE_SECONDS` (server-side TTL,
 default 60) and `CATALOGUE_HTTP_MAX_AGE` (browser/CDN max-age, default 60).
@@ -22,6 +28,7 @@ default 60) and `CATALOGUE_HTTP_MAX_AGE` (browser/CDN max-age, default 60).
 from __future__ import annotations
 
 import hashlib
+import logging
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -29,9 +36,14 @@ from urllib.parse import urlencode
 
 from django.conf import settings
 from django.core.cache import cache
+from django.db import transaction
 from django.http import HttpResponseNotModified
 from django.utils.cache import patch_cache_control, patch_vary_headers
 from django.utils.translation import get_language
+
+from main.throttling import CACHE_ERRORS
+
+logger = logging.getLogger("marque.cache")
 
 VARY_HEADERS = ("X-Market", "Authorization", "Accept-Language")
 VERSION_KEY = "catalogue:version"
@@ -43,9 +55,17 @@ def catalogue_cache_invalidate() -> None:
 
     Call it after any change to categories, products, prices, SKUs/stock,
     reviews' approval or banners. A random version (not a counter) means an
-    evicted version key can never bring back stale entries.
+    evicted version key can never bring back stale entries. Never raises.
     """
-    cache.set(VERSION_KEY, uuid.uuid4().hex, timeout=None)
+    try:
+        cache.set(VERSION_KEY, uuid.uuid4().hex, timeout=None)
+    except CACHE_ERRORS as exc:
+        logger.warning("Catalogue cache not invalidated, cache unavailable: %r", exc)
+
+
+def catalogue_cache_invalidate_on_commit() -> None:
+    """Inside a write's transaction: invalidate once it commits (nothing on a rollback)."""
+    transaction.on_commit(catalogue_cache_invalidate, robust=True)
 
 
 def _catalogue_version() -> str:
@@ -80,12 +100,19 @@ def cached_data(
     `build` must return plain data (dicts, lists, strings) that does not depend
     on who is asking, only on the market and the request's path and query.
     """
-    key = cache_key(request, market=market, namespace=namespace)
-    data = cache.get(key)
+    try:
+        key = cache_key(request, market=market, namespace=namespace)
+        data = cache.get(key)
+    except CACHE_ERRORS as exc:  # slower, not broken: answer from the database
+        logger.warning("Catalogue cache unavailable, building %s: %r", request.path, exc)
+        return build()
     if data is None:
         data = build()
         ttl = timeout if timeout is not None else settings.CATALOGUE_CACHE_SECONDS
-        cache.set(key, data, timeout=ttl)
+        try:
+            cache.set(key, data, timeout=ttl)
+        except CACHE_ERRORS as exc:
+            logger.warning("Catalogue cache unavailable, %s not stored: %r", request.path, exc)
     return data
 
 

@@ -1,10 +1,19 @@
-"""What follows an order event, queued to run after the transaction commits.
+"""What follows an order event: work for the workers, written to the outbox.
 
-Services call `order_created` / `order_status_changed` inside their transaction;
-nothing here runs unless that transaction commits. Notifications and snapshot
-recomputes are Celery tasks (eager without a broker), each queued by its own
-*robust* callback: the order is already committed, so a broker outage or a
-failing task is logged and never turns a placed order into an error response.
+Services call `order_created` / `order_status_changed` inside their transaction.
+Each writes outbox messages in that same transaction (`outbox.services`), so
+the work exists exactly when the change does; after commit it is handed to
+Celery, and if the broker is down then, the outbox relay sends it later. A
+broker outage never turns a placed order into an error response, and no
+notification or snapshot recompute is lost to it.
+
+- order created: `orders.tasks.notify_order_created` (customer and managers
+  notified, once per history row) and `store_manager.tasks.recompute_order_periods`
+  (snapshots and reports, recomputed from the orders).
+- status changed: `orders.tasks.notify_order_status_changed` (customer, and
+  managers on a cancellation, once per history row) and the same recompute.
+
+Tasks are named, not imported: orders does not depend on the apps that react.
 (The catalogue cache is the stock module's business: see `orders.stock`.)
 """
 
@@ -13,13 +22,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from functools import partial
-
-from django.db import transaction
 
 from orders.models import Order
+from outbox.services import outbox_publish_all
 
 _quiet: ContextVar[bool] = ContextVar("order_events_quiet", default=False)
+
+RECOMPUTE_SNAPSHOTS = "store_manager.tasks.recompute_order_periods"
 
 
 @contextmanager
@@ -34,30 +43,18 @@ def quiet() -> Iterator[None]:
 
 def order_created(order: Order, *, event_id: int) -> None:
     """`event_id`: the history row of the creation (it keys the notifications)."""
-    _after_commit("notify_order_created", order.pk, event_id)
+    _publish("orders.tasks.notify_order_created", order.pk, event_id)
 
 
 def order_status_changed(order: Order, *, event_id: int) -> None:
     """`event_id`: the history row of this change."""
-    _after_commit("notify_order_status_changed", order.pk, event_id)
+    _publish("orders.tasks.notify_order_status_changed", order.pk, event_id)
 
 
-def _after_commit(notify_task: str, order_id: int, event_id: int) -> None:
-    """Queue the notification task and the snapshot recompute, each robustly, on commit."""
+def _publish(notify_task: str, order_id: int, event_id: int) -> None:
+    """The notification and the snapshot recompute (SPEC §6), in the caller's transaction."""
     if _quiet.get():
         return
-
-    def notify() -> None:
-        from orders import tasks
-
-        getattr(tasks, notify_task).delay(order_id, event_id)
-
-    transaction.on_commit(notify, robust=True)
-    transaction.on_commit(partial(_recompute_snapshots, order_id), robust=True)
-
-
-def _recompute_snapshots(order_id: int) -> None:
-    """Correct the revenue snapshots of the periods this order belongs to (SPEC §6)."""
-    from store_manager.tasks import recompute_order_periods
-
-    recompute_order_periods.delay(order_id)
+    outbox_publish_all(
+        [(notify_task, (order_id, event_id), {}), (RECOMPUTE_SNAPSHOTS, (order_id,), {})]
+    )

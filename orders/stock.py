@@ -13,11 +13,10 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 
 from django.conf import settings
-from django.db import transaction
 from django.db.models import Case, F, IntegerField, Value, When
 from django.db.models.functions import Greatest
 
-from main.http_cache import catalogue_cache_invalidate
+from main.http_cache import catalogue_cache_invalidate_on_commit
 from products.cart_services import OutOfStock
 from products.models import SKU, Product
 
@@ -94,7 +93,7 @@ def _move(locked: Mapping[int, SKU], deltas: Mapping[int, int]) -> None:
         sold[sku.product_id] -= delta
     SKU.objects.bulk_update(changed, ["stock"])
     if visible_change:
-        transaction.on_commit(catalogue_cache_invalidate)
+        catalogue_cache_invalidate_on_commit()
     # Products are locked in id order before the UPDATE, whose own row order the
     # planner picks: without it, two writers could take them in opposite orders.
     list(

@@ -12,7 +12,7 @@ from django.db import transaction
 from django.db.models import F
 
 from main.exceptions import Conflict
-from main.http_cache import catalogue_cache_invalidate
+from main.http_cache import catalogue_cache_invalidate_on_commit
 from products.models import SKU
 
 # The SKU fields staff edit besides stock (which only moves by adjustment).
@@ -30,7 +30,7 @@ def sku_stock_adjust(*, sku_id: int, delta: int) -> int:
         updated = SKU.objects.filter(pk=sku_id, stock__gte=-delta).update(stock=F("stock") + delta)
         if not updated:
             raise StockAdjustmentRefused()
-        transaction.on_commit(catalogue_cache_invalidate)
+        catalogue_cache_invalidate_on_commit()
     return SKU.objects.values_list("stock", flat=True).get(pk=sku_id)
 
 

@@ -63,11 +63,13 @@ def snapshot_after_midnight(market: str) -> str:
     return day.isoformat()
 
 
-# Delivery retries: 2, 4, 8, 16 and 30 minutes after a failed e-mail (about 1 h in all);
-# after that the next nightly run tries again for RESEND_DAYS days.
-REPORT_MAX_RETRIES = 5
+# Delivery retries: 2 and 4 minutes after a failed e-mail, then every 5 minutes, about
+# an hour in all; after that the next nightly run tries again for RESEND_DAYS days.
+# No countdown may exceed the broker's visibility timeout (settings): Redis would hand
+# a task still waiting for its countdown to a second worker.
+REPORT_MAX_RETRIES = 13
 REPORT_RETRY_BASE = 120
-REPORT_RETRY_MAX = 1800
+REPORT_RETRY_MAX = 300
 
 
 @shared_task(bind=True, acks_late=True, max_retries=REPORT_MAX_RETRIES)

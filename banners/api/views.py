@@ -7,7 +7,6 @@ from rest_framework import status, viewsets
 from rest_framework.decorators import action
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
-from rest_framework.throttling import SimpleRateThrottle
 
 from banners.api.serializers import BannerListInput, BannerOutput
 from banners.models import Banner
@@ -15,14 +14,16 @@ from banners.selectors import banner_list_live
 from banners.services import banner_record_click, banner_record_view
 from main.http_cache import HttpCacheMixin, cached_data
 from main.request_market import MarketContextMixin
+from main.throttling import FailOpenRateThrottle
 
 
-class BannerCounterThrottle(SimpleRateThrottle):
+class BannerCounterThrottle(FailOpenRateThrottle):
     """Per client IP, per banner, per action: one client cannot inflate a counter.
 
     The rate lives on the class (not in settings) so that it travels with the
     endpoint. Requests beyond it answer 429 `throttled` with Retry-After and
-    never reach the service, so the counter stops.
+    never reach the service, so the counter stops. Fails open while the cache
+    is down (a counter is not worth a failed page).
     """
 
     scope = "banner_counter"

@@ -34,6 +34,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     # MARQUE
+    "outbox",
     "users",
     "products",
     "orders",
@@ -107,12 +108,19 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # REDIS_URL unset → local-memory cache and eager Celery (development only).
 
 REDIS_URL = env_str("REDIS_URL")
+# A Redis that hangs must not hang requests: the cache is an accelerator, and every
+# caller falls back (catalogue from the database) or answers 503 (OTP) when it fails.
+REDIS_CACHE_OPTIONS = {
+    "socket_connect_timeout": env_int("REDIS_CONNECT_TIMEOUT_MS", 500) / 1000,
+    "socket_timeout": env_int("REDIS_SOCKET_TIMEOUT_MS", 1000) / 1000,
+}
 if REDIS_URL:
     CACHES = {
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": "marque",
+            "OPTIONS": REDIS_CACHE_OPTIONS,
         }
     }
 else:
@@ -137,13 +145,37 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 300)
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 360)
 # With acks_late a task survives its worker only if Redis redelivers it: after this
-# long unacknowledged (longer than the hard limit, or it would run twice meanwhile).
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+# long unacknowledged. It follows the hard limit (no task still running is redelivered)
+# plus a minute, so a task on a killed worker comes back in minutes, not in an hour.
+# No countdown/ETA may exceed it either, or Redis hands the waiting task out twice.
+CELERY_VISIBILITY_TIMEOUT = CELERY_TASK_TIME_LIMIT + 60
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": CELERY_VISIBILITY_TIMEOUT,
+    # Publishing with the broker down fails after one short try instead of blocking
+    # the request; the outbox relay sends the message later.
+    "max_retries": 1,
+}
+CELERY_BROKER_CONNECTION_TIMEOUT = env_int("CELERY_BROKER_CONNECTION_TIMEOUT", 2)
+# The transactional outbox (outbox app): messages the after-commit send could not
+# hand to the broker are relayed by beat once older than the grace period.
+OUTBOX_RELAY_GRACE_SECONDS = env_int("OUTBOX_RELAY_GRACE_SECONDS", 30)
+OUTBOX_RELAY_BATCH = env_int("OUTBOX_RELAY_BATCH", 500)
+OUTBOX_KEEP_DAYS = env_int("OUTBOX_KEEP_DAYS", 7)
 # Days of daily snapshots (and the weeks and months overlapping them) that each
 # market's after-midnight run recomputes, so a lost order recompute heals overnight.
 SNAPSHOT_RECONCILE_DAYS = env_int("SNAPSHOT_RECONCILE_DAYS", 35)
 # Scheduled jobs are added here by the issues that bring them, one comment each.
 CELERY_BEAT_SCHEDULE: dict = {
+    # Every minute: relay outbox messages the broker could not take at commit time.
+    "relay-outbox": {
+        "task": "outbox.tasks.relay_outbox",
+        "schedule": 60.0,
+    },
+    # Daily: forget outbox messages sent more than OUTBOX_KEEP_DAYS ago.
+    "delete-sent-outbox-messages": {
+        "task": "outbox.tasks.delete_sent_outbox_messages",
+        "schedule": crontab(hour=3, minute=40),
+    },
     # Daily: drop expired JWT outstanding/blacklist rows (simplejwt's flushexpiredtokens).
     "flush-expired-jwt": {
         "task": "users.tasks.flush_expired_tokens",

@@ -6,7 +6,7 @@ Celery always runs eagerly here; a test that needs a real worker says so itself.
 import os
 
 from main.settings.base import *  # noqa: F403
-from main.settings.base import REDIS_URL
+from main.settings.base import REDIS_CACHE_OPTIONS, REDIS_URL
 
 DEBUG = False
 SECRET_KEY = "test-only-secret-key-that-is-long-enough-for-hmac-signing-0123456789"  # noqa: S105
@@ -27,6 +27,7 @@ if REDIS_URL:
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": f"{base_url}/{db_number}",
             "KEY_PREFIX": "marque-test",
+            "OPTIONS": REDIS_CACHE_OPTIONS,
         }
     }
 

@@ -6,11 +6,15 @@ from unittest import mock
 
 import pytest
 from django.contrib.admin.sites import site
+from kombu.exceptions import OperationalError
 
 from orders import stock, tasks
+from orders.events import RECOMPUTE_SNAPSHOTS
 from orders.models import Order, OrderStatusHistory
 from orders.services import order_transition
 from orders.tests.helpers import INLINE_KG, checkout, fill_cart, priced_sku
+from outbox.models import OutboxMessage
+from outbox.services import outbox_relay
 from products.models import SKU, Product
 from store_manager.models import ManagerNotification, ManagerSettings, StoreManager
 from users.models import Notification, User
@@ -25,13 +29,14 @@ def manager(phone, **fields):
     return StoreManager.objects.create(user=UserFactory(phone=phone), **fields)
 
 
-def test_a_broker_outage_after_commit_still_answers_201(
-    customer, customer_client, django_capture_on_commit_callbacks
+def test_a_broker_outage_after_commit_still_answers_201_and_loses_nothing(
+    customer, customer_client, django_capture_on_commit_callbacks, settings
 ):
     fill_cart(customer, (priced_sku(), 1))
     with (
-        mock.patch.object(tasks.notify_order_created, "delay", side_effect=ConnectionError),
-        mock.patch("store_manager.tasks.recompute_order_periods.delay") as recompute,
+        mock.patch.object(
+            tasks.notify_order_created, "apply_async", side_effect=OperationalError("down")
+        ),
         django_capture_on_commit_callbacks(execute=True),
     ):
         response = customer_client.post(
@@ -39,7 +44,18 @@ def test_a_broker_outage_after_commit_still_answers_201(
         )
     assert response.status_code == 201
     assert Order.objects.count() == 1
-    recompute.assert_called_once()  # the other callback still ran
+    waiting = OutboxMessage.objects.get(sent_at__isnull=True)
+    assert (waiting.task, waiting.attempts) == ("orders.tasks.notify_order_created", 1)
+    assert "down" in waiting.last_error
+    # The other message of the same commit still went out (snapshots recomputed).
+    assert OutboxMessage.objects.get(task=RECOMPUTE_SNAPSHOTS).sent_at is not None
+    assert not Notification.objects.filter(user=customer).exists()
+
+    # The broker is back: the relay sends what waited, and the customer is told.
+    settings.OUTBOX_RELAY_GRACE_SECONDS = 0
+    assert outbox_relay() == 1
+    assert Notification.objects.filter(user=customer).count() == 1
+    assert not OutboxMessage.objects.filter(sent_at__isnull=True).exists()
 
 
 def test_notification_tasks_deliver_once_when_redelivered(
@@ -115,7 +131,7 @@ def test_cache_is_dropped_only_when_availability_changes(
 ):
     settings.LOW_STOCK_THRESHOLD = 5
     plenty, edge = priced_sku(stock=50), priced_sku(stock=6)
-    with mock.patch("orders.stock.catalogue_cache_invalidate") as invalidate:
+    with mock.patch("orders.stock.catalogue_cache_invalidate_on_commit") as invalidate:
         fill_cart(customer, (plenty, 1))
         with django_capture_on_commit_callbacks(execute=True):
             checkout(customer)

@@ -7,9 +7,9 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
-from rest_framework.throttling import SimpleRateThrottle
 from rest_framework.views import APIView
 
+from main.throttling import FailClosedRateThrottle, FailOpenRateThrottle
 from users.api.auth_serializers import (
     AuthUserOutput,
     LogoutInput,
@@ -32,18 +32,22 @@ from users.auth_services import (
 )
 
 
-class _IPThrottle(SimpleRateThrottle):
+class _PerIP:
     """Counts requests per client IP (the shared cache holds the counters)."""
 
     def get_cache_key(self, request, view):
         return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
 
 
-class OTPRequestIPThrottle(_IPThrottle):
+class OTPRequestIPThrottle(_PerIP, FailClosedRateThrottle):
+    """Sending an SMS costs money: without the cache its limits cannot hold, so 503."""
+
     scope = "otp_ip"
 
 
-class AuthIPThrottle(_IPThrottle):
+class AuthIPThrottle(_PerIP, FailOpenRateThrottle):
+    """Verify, refresh, logout: the database counts wrong codes, so these stay open."""
+
     scope = "auth"
 
 

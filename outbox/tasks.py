@@ -1,0 +1,19 @@
+"""Beat tasks of the outbox: relay what the after-commit send could not, forget old rows."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from outbox.services import outbox_delete_sent, outbox_relay
+
+
+@shared_task
+def relay_outbox() -> int:
+    """Every minute: send the messages the broker could not take at commit time."""
+    return outbox_relay()
+
+
+@shared_task
+def delete_sent_outbox_messages() -> int:
+    """Daily: delete messages sent more than OUTBOX_KEEP_DAYS ago."""
+    return outbox_delete_sent()
