@@ -96,6 +96,16 @@ class MarketMismatch(ApplicationError):
     default_detail = "This belongs to another market."
 
 
+class PhoneNotMobile(ApplicationError):
+    """A valid number of a market that cannot take an SMS code (landline, premium, toll-free…)."""
+
+    status_code = 400
+    code = "phone_not_mobile"
+    default_detail = (
+        "This number cannot receive SMS codes. Enter a mobile number, e.g. +996700123456."
+    )
+
+
 class InvalidMarket(ApplicationError):
     status_code = 400
     code = "invalid_market"
@@ -106,16 +116,38 @@ class InvalidMarket(ApplicationError):
 class ParsedPhone:
     e164: str
     market: str
+    number_type: int  # a `phonenumbers.PhoneNumberType` value
 
 
-def parse_phone(raw: str, *, field: str = "phone") -> ParsedPhone:
+# Number types that can receive a one-time SMS code. In NANP (+1) mobile and
+# fixed numbers share the same ranges, so `phonenumbers` can only say
+# FIXED_LINE_OR_MOBILE there; elsewhere (KG) it knows mobile from landline.
+# Everything else (premium rate, toll free, shared cost, VoIP, personal, UAN,
+# pager, voicemail, fixed line, unknown) is refused: SMS pumping targets such
+# ranges, and a landline cannot read the code anyway.
+_NANP_COUNTRY_CODE = 1
+
+
+def phone_can_receive_sms(parsed: ParsedPhone) -> bool:
+    """Whether an SMS code may be sent to `parsed` (the one rule; see docs/MARKETS.md)."""
+    if parsed.number_type == phonenumbers.PhoneNumberType.MOBILE:
+        return True
+    return (
+        parsed.number_type == phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE
+        and market_config(parsed.market).country_code == _NANP_COUNTRY_CODE
+    )
+
+
+def parse_phone(raw: str, *, field: str = "phone", for_sms: bool = False) -> ParsedPhone:
     """Normalise a phone number to E.164 and find its market.
 
     Numbers must be international ("+996…", "00996…" or "996…"); spaces,
     dashes and brackets are ignored; only ASCII digits count. Raises
     `InvalidPhone` for a number that is not a valid phone number and
     `UnsupportedMarket` for a valid number of a country MARQUE does not sell
-    in (for +1: anything outside the United States itself).
+    in (for +1: anything outside the United States itself). With `for_sms`
+    (a number an SMS code will be sent to) it then raises `PhoneNotMobile`
+    unless `phone_can_receive_sms()` accepts the number.
     """
     text = "".join(ch for ch in str(raw or "") if ch in "0123456789+")
     if text.startswith("00"):
@@ -136,7 +168,10 @@ def parse_phone(raw: str, *, field: str = "phone") -> ParsedPhone:
     if market is None:
         raise UnsupportedMarket(errors={field: [UnsupportedMarket.default_detail]})
     e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-    return ParsedPhone(e164=e164, market=market)
+    parsed = ParsedPhone(e164=e164, market=market, number_type=phonenumbers.number_type(number))
+    if for_sms and not phone_can_receive_sms(parsed):
+        raise PhoneNotMobile(errors={field: [PhoneNotMobile.default_detail]})
+    return parsed
 
 
 def parse_market(raw: str | None) -> str:

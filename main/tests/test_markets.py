@@ -1,7 +1,16 @@
 import pytest
+from phonenumbers import PhoneNumberType
 
 from main.exceptions import ApplicationError
-from main.markets import MARKETS, Market, market_config, parse_market, parse_phone
+from main.markets import (
+    MARKETS,
+    Market,
+    ParsedPhone,
+    market_config,
+    parse_market,
+    parse_phone,
+    phone_can_receive_sms,
+)
 
 
 @pytest.mark.parametrize(
@@ -42,6 +51,76 @@ def test_malformed_phone_is_invalid(raw):
     with pytest.raises(ApplicationError) as excinfo:
         parse_phone(raw)
     assert excinfo.value.code == "invalid"
+
+
+@pytest.mark.parametrize(
+    "raw", ["+996700123456", "+996555123456", "+996770123456", "+12025550143", "+12125551234"]
+)
+def test_mobile_numbers_can_receive_an_sms_code(raw):
+    parsed = parse_phone(raw, for_sms=True)
+    assert phone_can_receive_sms(parsed)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "+19005550123",  # US premium rate
+        "+18005550199",  # US toll free
+        "+15002345678",  # US personal number
+        "+996312123456",  # KG landline (Bishkek)
+        "+996800123456",  # KG toll free
+    ],
+)
+def test_numbers_that_are_not_mobile_cannot_receive_an_sms_code(raw):
+    with pytest.raises(ApplicationError) as excinfo:
+        parse_phone(raw, for_sms=True)
+    assert excinfo.value.code == "phone_not_mobile"
+    assert excinfo.value.status_code == 400
+    assert list(excinfo.value.errors) == ["phone"]
+    # Without `for_sms` (delivery addresses, admin, search) the number still parses.
+    assert not phone_can_receive_sms(parse_phone(raw))
+
+
+@pytest.mark.parametrize(
+    ("market", "number_type", "accepted"),
+    [
+        (Market.KG, PhoneNumberType.MOBILE, True),
+        (Market.US, PhoneNumberType.MOBILE, True),
+        (Market.US, PhoneNumberType.FIXED_LINE_OR_MOBILE, True),
+        # Outside NANP the plan tells mobile from fixed: "either" is not good enough.
+        (Market.KG, PhoneNumberType.FIXED_LINE_OR_MOBILE, False),
+        (Market.KG, PhoneNumberType.FIXED_LINE, False),
+        (Market.US, PhoneNumberType.FIXED_LINE, False),
+        (Market.US, PhoneNumberType.PREMIUM_RATE, False),
+        (Market.US, PhoneNumberType.TOLL_FREE, False),
+        (Market.US, PhoneNumberType.SHARED_COST, False),
+        (Market.US, PhoneNumberType.VOIP, False),
+        (Market.US, PhoneNumberType.PERSONAL_NUMBER, False),
+        (Market.US, PhoneNumberType.UAN, False),
+        (Market.US, PhoneNumberType.PAGER, False),
+        (Market.US, PhoneNumberType.VOICEMAIL, False),
+        (Market.KG, PhoneNumberType.UNKNOWN, False),
+        (Market.US, PhoneNumberType.UNKNOWN, False),
+    ],
+)
+def test_phone_can_receive_sms_by_number_type(market, number_type, accepted):
+    parsed = ParsedPhone(e164="+0", market=market, number_type=number_type)
+    assert phone_can_receive_sms(parsed) is accepted
+
+
+@pytest.mark.parametrize(
+    ("raw", "code"),
+    [
+        ("+99631", "invalid"),  # too short: still `invalid`, not `phone_not_mobile`
+        ("+14165550123", "unsupported_market"),  # Canada
+        ("+18762345678", "unsupported_market"),  # Jamaica
+        ("+447911123456", "unsupported_market"),  # a UK mobile
+    ],
+)
+def test_invalid_and_unsupported_numbers_keep_their_errors_for_sms(raw, code):
+    with pytest.raises(ApplicationError) as excinfo:
+        parse_phone(raw, for_sms=True)
+    assert excinfo.value.code == code
 
 
 def test_market_facts_match_the_spec():
