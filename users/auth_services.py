@@ -30,6 +30,7 @@ from rest_framework_simplejwt.tokens import RefreshToken
 
 from main.exceptions import ApplicationError
 from main.markets import MarketMismatch, parse_phone
+from main.throttling import CACHE_ERRORS, CacheUnavailable
 from users.models import User, VerificationCode
 from users.services import notify_user
 from users.sms import send_sms
@@ -116,8 +117,25 @@ def _phone_change_key(user_id: int) -> str:
     return f"otp:phone-change:{user_id}"
 
 
+def _failures(phone: str) -> int:
+    """Wrong codes entered for `phone` in the last 24 h (the database keeps them)."""
+    since = timezone.now() - FAILURE_PERIOD
+    return (
+        VerificationCode.objects.filter(phone=phone, created_at__gt=since).aggregate(
+            total=Sum("attempts")
+        )["total"]
+        or 0
+    )
+
+
 def _check_phone_lock(phone: str) -> None:
-    until = cache.get(_lock_key(phone))
+    try:
+        until = cache.get(_lock_key(phone))
+    except CACHE_ERRORS:
+        # Redis is down: the lock is derived again from the failures in the database.
+        if _failures(phone) >= settings.OTP_PHONE_FAILURE_LIMIT:
+            raise _throttled(settings.OTP_PHONE_LOCK_SECONDS) from None
+        return
     now = timezone.now().timestamp()
     if until and until > now:
         raise _throttled(until - now)
@@ -160,7 +178,10 @@ def _dispatch_sms(*, code_id: int, phone: str, body: str) -> None:
     else:
         return
     VerificationCode.objects.filter(pk=code_id).delete()
-    cache.delete(_cooldown_key(phone))
+    try:
+        cache.delete(_cooldown_key(phone))
+    except CACHE_ERRORS:
+        logger.warning("Cooldown of %s not released: cache unavailable", phone)
     raise SMSUnavailable() from failure
 
 
@@ -176,11 +197,13 @@ def otp_request(
     A new code supersedes every earlier unused code of the same phone and
     purpose: only the newest one can ever be used.
 
-    Raises `Throttled` (phone locked, window full, cooldown running),
-    `InvalidPhone` / `UnsupportedMarket`, and `SMSUnavailable` when sending fails
-    eagerly or the broker cannot be reached. Never says whether an account exists.
+    Raises `InvalidPhone` / `UnsupportedMarket`, `PhoneNotMobile` (landline,
+    premium rate, toll free…: checked before anything is stored or sent),
+    `Throttled` (phone locked, window full, cooldown running), and
+    `SMSUnavailable` when sending fails eagerly or the broker cannot be reached.
+    Never says whether an account exists.
     """
-    e164 = parse_phone(phone).e164
+    e164 = parse_phone(phone, for_sms=True).e164
     _check_phone_lock(e164)
 
     now = timezone.now()
@@ -194,10 +217,14 @@ def otp_request(
         raise _throttled((recent[0] + window - now).total_seconds())
 
     # Atomic in Redis and in local memory: of two racing requests only one gets the slot.
+    # Without the cache the cooldown cannot be enforced: no SMS then (503, fail closed).
     cooldown = settings.OTP_RESEND_COOLDOWN_SECONDS
-    if not cache.add(_cooldown_key(e164), now.timestamp() + cooldown, timeout=cooldown):
-        until = cache.get(_cooldown_key(e164)) or now.timestamp() + cooldown
-        raise _throttled(until - now.timestamp())
+    try:
+        if not cache.add(_cooldown_key(e164), now.timestamp() + cooldown, timeout=cooldown):
+            until = cache.get(_cooldown_key(e164)) or now.timestamp() + cooldown
+            raise _throttled(until - now.timestamp())
+    except CACHE_ERRORS as exc:
+        raise CacheUnavailable() from exc
 
     code = otp_generate()
     with transaction.atomic():
@@ -219,16 +246,13 @@ def otp_request(
 
 def _record_failure(phone: str) -> None:
     """After OTP_PHONE_FAILURE_LIMIT wrong codes in 24 h the phone is locked for a while."""
-    since = timezone.now() - FAILURE_PERIOD
-    failures = (
-        VerificationCode.objects.filter(phone=phone, created_at__gt=since).aggregate(
-            total=Sum("attempts")
-        )["total"]
-        or 0
-    )
+    failures = _failures(phone)
     if failures >= settings.OTP_PHONE_FAILURE_LIMIT:
         lock = settings.OTP_PHONE_LOCK_SECONDS
-        cache.set(_lock_key(phone), timezone.now().timestamp() + lock, timeout=lock)
+        try:
+            cache.set(_lock_key(phone), timezone.now().timestamp() + lock, timeout=lock)
+        except CACHE_ERRORS:  # _check_phone_lock reads the failures from the database then
+            logger.warning("Phone %s lock not stored: cache unavailable", phone)
         logger.warning("Phone %s locked after %s failed codes", phone, failures)
 
 
@@ -348,8 +372,12 @@ def token_revoke(*, refresh: str) -> None:
 
 
 def phone_change_request(*, user: User, phone: str, requester_ip: str | None = None) -> str:
-    """Send a code to the new number. Same market only (orders belong to a market)."""
-    parsed = parse_phone(phone)
+    """Send a code to the new number.
+
+    It must be a mobile number (`PhoneNotMobile`, checked before the market) of
+    the account's market (orders belong to a market).
+    """
+    parsed = parse_phone(phone, for_sms=True)
     if parsed.market != user.market:
         raise PhoneMarketMismatch()
     if parsed.e164 == user.phone:
@@ -365,7 +393,10 @@ def phone_change_request(*, user: User, phone: str, requester_ip: str | None = N
         body_template=_phone_change_sms,
     )
     # The code proves the number; this binds the change to the account that asked for it.
-    cache.set(_phone_change_key(user.pk), parsed.e164, timeout=settings.OTP_TTL_SECONDS)
+    try:
+        cache.set(_phone_change_key(user.pk), parsed.e164, timeout=settings.OTP_TTL_SECONDS)
+    except CACHE_ERRORS as exc:
+        raise CacheUnavailable() from exc
     return parsed.e164
 
 
@@ -378,10 +409,17 @@ def phone_change_confirm(*, user: User, phone: str, code: str) -> User:
     parsed = parse_phone(phone)
     if parsed.market != user.market:
         raise PhoneMarketMismatch()
-    if cache.get(_phone_change_key(user.pk)) != parsed.e164:
+    try:
+        pending = cache.get(_phone_change_key(user.pk))
+    except CACHE_ERRORS as exc:  # which account asked for this number lives in the cache
+        raise CacheUnavailable() from exc
+    if pending != parsed.e164:
         raise OTPInvalid("Request a code for this number first.")
     otp_consume(phone=parsed.e164, code=code, purpose=PHONE_CHANGE)
-    cache.delete(_phone_change_key(user.pk))
+    try:
+        cache.delete(_phone_change_key(user.pk))
+    except CACHE_ERRORS:  # it expires with the code; the code itself is used up
+        logger.warning("Pending phone change of user %s not cleared: cache unavailable", user.pk)
     if User.objects.filter(phone=parsed.e164).exclude(pk=user.pk).exists():
         raise PhoneUnavailable()
     try:

@@ -1,0 +1,269 @@
+"""Outages played on a private Redis: the broker or the cache stops mid-test.
+
+Each test starts its own `redis-server` on a spare loopback port
+(`main.testing.PrivateRedis`) and stops it by its PID; CI's shared Redis and
+PostgreSQL are never touched. What a client sees is checked (normal answers,
+never a 500), then what the system does once Redis is back (nothing lost).
+They live here, in the top app, because they drive every layer: catalogue,
+sign-in, checkout, the customer's and the manager's order actions.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from decimal import Decimal
+
+import pytest
+from django.utils import timezone
+
+from main.testing import PrivateRedis, celery_on_broker, needs_redis_server
+from orders.models import Order, OrderStatus
+from orders.tests.helpers import INLINE_KG, fill_cart, priced_sku
+from outbox.models import OutboxMessage
+from outbox.services import outbox_relay
+from store_manager import analytics
+from store_manager.models import RevenueSnapshot
+from store_manager.tests.helpers import raw_figures
+from store_manager.tests.manager_api_support import (
+    ALL_FLAGS,
+    BASE,
+    client_of,
+    make_manager,
+    order_in,
+)
+from users.auth_services import otp_hash
+from users.models import Notification, VerificationCode
+from users.tests.factories import UserFactory
+
+pytestmark = [pytest.mark.django_db, needs_redis_server, pytest.mark.slow]
+
+ORDERS = "/api/v1/orders/"
+MANAGER_ORDERS = BASE + "orders/"
+
+
+@pytest.fixture
+def private_redis(tmp_path):
+    server = PrivateRedis(tmp_path)
+    server.start()
+    yield server
+    server.stop()
+
+
+def _drain(server: PrivateRedis) -> list[str]:
+    """Run every task message waiting in the private broker's default queue, in order.
+
+    Stands in for a worker: the message is decoded as a worker would (the task
+    name from the headers, arguments from the JSON body) and the task run here.
+    """
+    from main.celery import app
+
+    client, ran = server.client(), []
+    while raw := client.rpop("celery"):
+        message = json.loads(raw)
+        args, kwargs, _ = json.loads(base64.b64decode(message["body"]))
+        name = message["headers"]["task"]
+        app.tasks[name].apply(args=args, kwargs=kwargs).get()
+        ran.append(name)
+    return ran
+
+
+def _post(client, path, data=None, capture=None):
+    with capture(execute=True):
+        return client.post(path, data or {}, format="json")
+
+
+def test_broker_outage_every_order_action_answers_normally_and_nothing_is_lost(
+    private_redis, customer, customer_client, django_capture_on_commit_callbacks, settings
+):
+    manager = make_manager("manager", **ALL_FLAGS)
+    staff = client_of(manager)
+    sku = priced_sku(stock=5)
+    confirm, cancel, bulk = order_in("KG"), order_in("KG"), [order_in("KG"), order_in("KG")]
+    resume = order_in("KG", status=OrderStatus.CANCELLED, stock=3)
+    capture = django_capture_on_commit_callbacks
+
+    with celery_on_broker(private_redis.url):
+        private_redis.stop()  # the broker goes down
+        fill_cart(customer, (sku, 2))
+        placed = _post(
+            customer_client,
+            ORDERS,
+            {"address": INLINE_KG, "payment_method": "cash_on_delivery"},
+            capture,
+        )
+        number = placed.json()["order_number"]
+        answers = [
+            placed,
+            _post(customer_client, f"{ORDERS}{number}/cancel/", {"reason": "changed"}, capture),
+            _post(
+                staff,
+                f"{MANAGER_ORDERS}{confirm.order_number}/status/",
+                {"status": "confirmed"},
+                capture,
+            ),
+            _post(
+                staff,
+                f"{MANAGER_ORDERS}{cancel.order_number}/cancel/",
+                {"reason": "fraud"},
+                capture,
+            ),
+            _post(staff, f"{MANAGER_ORDERS}{resume.order_number}/resume/", {}, capture),
+            _post(
+                staff,
+                f"{MANAGER_ORDERS}bulk-status/",
+                {"order_numbers": [o.order_number for o in bulk], "status": "confirmed"},
+                capture,
+            ),
+        ]
+        assert [a.status_code for a in answers] == [201, 200, 200, 200, 200, 200], [
+            a.content for a in answers
+        ]
+
+        # Every change is committed exactly once, and stock is right.
+        assert Order.objects.filter(user=customer).count() == 1
+        sku.refresh_from_db()
+        assert sku.stock == 5  # taken by the checkout, given back by the cancel
+        statuses = dict(Order.objects.values_list("order_number", "status"))
+        assert statuses[number] == statuses[cancel.order_number] == OrderStatus.CANCELLED
+        assert statuses[confirm.order_number] == OrderStatus.CONFIRMED
+        assert statuses[resume.order_number] == OrderStatus.PENDING
+        # Seven events, two messages each, all waiting for the broker.
+        waiting = OutboxMessage.objects.filter(sent_at__isnull=True)
+        assert waiting.count() == 14
+        assert not Notification.objects.filter(user=customer).exists()
+
+        # The broker comes back (empty, like a restarted Redis without persistence).
+        private_redis.start()
+        settings.OUTBOX_RELAY_GRACE_SECONDS = 0
+        assert outbox_relay() == 14
+        assert not waiting.exists()
+
+    ran = _drain(private_redis)
+    assert len(ran) == 14
+    assert ran.count("store_manager.tasks.recompute_order_periods") == 7
+    # 0 lost notifications: the customer heard of the order and of its cancellation.
+    assert Notification.objects.filter(user=customer).count() == 2
+    # 0 stale snapshots: today's KG figures equal the raw orders, with no nightly run.
+    today = analytics.period_bounds("KG", "daily", timezone.now())
+    snapshot = RevenueSnapshot.objects.get(market="KG", period="daily", period_start=today.start)
+    expected = raw_figures("KG", today.start, today.end)
+    assert snapshot.revenue == expected["revenue"] > Decimal("0")
+    assert (snapshot.orders_count, snapshot.cancelled_count) == (
+        expected["orders_count"],
+        expected["cancelled_count"],
+    )
+
+
+def _cache_on(settings, server: PrivateRedis) -> None:
+    settings.REDIS_URL = server.url
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": server.url,
+            "OPTIONS": {"socket_connect_timeout": 0.2, "socket_timeout": 0.5},
+        }
+    }
+
+
+def test_cache_outage_slows_the_store_but_breaks_nothing(
+    private_redis,
+    settings,
+    api_client,
+    customer,
+    customer_client,
+    django_capture_on_commit_callbacks,
+):
+    _cache_on(settings, private_redis)
+    sku = priced_sku(stock=6)
+    product = sku.product
+    listing = api_client.get("/api/v1/products/", HTTP_X_MARKET="KG")
+    assert listing.status_code == 200  # cached while Redis is up
+    assert private_redis.client().dbsize() > 0
+
+    private_redis.stop()
+    # Browsing answers from the database.
+    for path in (
+        "/api/v1/products/",
+        f"/api/v1/products/{product.slug}/",
+        "/api/v1/categories/",
+        "/api/v1/banners/",
+    ):
+        response = api_client.get(path, HTTP_X_MARKET="KG")
+        assert response.status_code == 200, (path, response.content)
+    assert api_client.get("/api/v1/products/", HTTP_X_MARKET="KG").json() == listing.json()
+
+    # A code cannot be sent: its limits live in Redis. 503 with Retry-After, nothing sent.
+    request = api_client.post(
+        "/api/v1/auth/otp/request/", {"phone": "+996700555001"}, format="json"
+    )
+    assert request.status_code == 503
+    assert request.json()["code"] == "service_unavailable"
+    assert int(request["Retry-After"]) > 0
+    assert not VerificationCode.objects.filter(phone="+996700555001").exists()
+
+    # A code already sent can still be used: verify works from the database.
+    VerificationCode.objects.create(
+        phone="+996700555002",
+        code_hash=otp_hash(phone="+996700555002", code="123456"),
+        expires_at=timezone.now() + timezone.timedelta(minutes=5),
+    )
+    verify = api_client.post(
+        "/api/v1/auth/otp/verify/", {"phone": "+996700555002", "code": "123456"}, format="json"
+    )
+    assert verify.status_code == 200, verify.content
+    assert verify.json()["access"]
+    wrong = api_client.post(
+        "/api/v1/auth/otp/verify/", {"phone": "+996700555002", "code": "000000"}, format="json"
+    )
+    assert wrong.status_code == 400  # a wrong code is still refused
+
+    # A checkout that makes a SKU low on stock (a cache invalidation) still answers 201.
+    fill_cart(customer, (sku, 2))
+    with django_capture_on_commit_callbacks(execute=True):
+        placed = customer_client.post(
+            ORDERS, {"address": INLINE_KG, "payment_method": "cash_on_delivery"}, format="json"
+        )
+    assert placed.status_code == 201, placed.content
+    sku.refresh_from_db()
+    assert sku.stock == 4
+
+    # The probe says what is down.
+    ready = api_client.get("/readyz")
+    assert ready.status_code == 503
+    assert ready.json()["checks"] == {"database": "ok", "redis": "unavailable"}
+
+    # Redis is back: the cache is used again.
+    private_redis.start()
+    assert api_client.get("/api/v1/products/", HTTP_X_MARKET="KG").status_code == 200
+    assert private_redis.client().dbsize() > 0
+    assert api_client.get("/readyz").status_code == 200
+
+
+def test_cache_outage_phone_change_fails_closed_and_token_refresh_stays_open(
+    private_redis, settings, api_client
+):
+    from users import sms
+
+    _cache_on(settings, private_redis)
+    user = UserFactory(phone="+996700555003")
+    client = client_of(user)
+    private_redis.stop()
+
+    # Which account asked for a new number is kept in the cache: without it, 503.
+    for path, body in (
+        ("/api/v1/users/me/phone/", {"phone": "+996700555004"}),
+        ("/api/v1/users/me/phone/confirm/", {"phone": "+996700555004", "code": "123456"}),
+    ):
+        response = client.post(path, body, format="json")
+        assert response.status_code == 503, (path, response.content)
+        assert response.json()["code"] == "service_unavailable"
+        assert response["Retry-After"]
+    assert sms.outbox == []
+    user.refresh_from_db()
+    assert user.phone == "+996700555003"
+
+    # Token refresh rides the fail-open `auth` throttle: a bad token is still a 401.
+    refresh = api_client.post("/api/v1/auth/token/refresh/", {"refresh": "nope"}, format="json")
+    assert refresh.status_code == 401
+    assert refresh.json()["code"] == "token_invalid"
