@@ -21,10 +21,11 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
+from celery.result import EagerResult
 from celery.signals import task_postrun
 from django.db import connections
 
-from main.celery import app
+from main.testing import celery_on_broker
 from store_manager.models import RevenueSnapshot
 from store_manager.tasks import recompute_order_periods
 from store_manager.tests.helpers import kg_customer, place
@@ -57,19 +58,22 @@ def real_worker():
     from celery.contrib.testing.worker import start_worker
 
     queue = f"marque-test-{uuid.uuid4().hex}"
-    saved = {
-        key: app.conf[key] for key in ("broker_url", "task_always_eager", "task_default_queue")
-    }
-    app.conf.update(broker_url=_broker_url(), task_always_eager=False)
     task_postrun.connect(_close_worker_connections, weak=False)
     try:
-        with start_worker(
-            app, perform_ping_check=False, queues=[queue], shutdown_timeout=20, loglevel="WARNING"
+        # Not eager: the settings' CELERY_ names are overridden (celery_on_broker).
+        with (
+            celery_on_broker(_broker_url()) as app,
+            start_worker(
+                app,
+                perform_ping_check=False,
+                queues=[queue],
+                shutdown_timeout=20,
+                loglevel="WARNING",
+            ),
         ):
             yield queue
     finally:
         task_postrun.disconnect(_close_worker_connections)
-        app.conf.update(saved)
         # The queue is this test's alone: remove it and kombu's bindings for it from Redis.
         import redis
 
@@ -85,6 +89,7 @@ def test_a_queued_snapshot_task_is_run_by_a_real_worker(real_worker):
     # Not eager: serialised to JSON, through Redis, to the worker thread.
     result = recompute_order_periods.apply_async((order.pk,), queue=real_worker)
     assert result.id
+    assert not isinstance(result, EagerResult)  # it went through the broker
 
     deadline = time.monotonic() + WAIT_SECONDS
     rows = RevenueSnapshot.objects.filter(market="KG", revenue=Decimal("1234.00"))

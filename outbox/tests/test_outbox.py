@@ -1,0 +1,150 @@
+"""The outbox: written with the change, sent after commit, relayed when the broker refused."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from unittest import mock
+
+import pytest
+from celery import shared_task
+from django.conf import settings as django_settings
+from django.db import transaction
+from django.utils import timezone
+from kombu.exceptions import OperationalError
+
+from main.celery import app
+from outbox import services
+from outbox.models import OutboxMessage
+from outbox.services import (
+    outbox_delete_sent,
+    outbox_publish,
+    outbox_relay,
+)
+
+pytestmark = pytest.mark.django_db
+
+RAN: list[tuple] = []
+
+
+@shared_task(name="outbox.tests.record")
+def record(*args, **kwargs) -> None:
+    RAN.append((args, kwargs))
+
+
+@pytest.fixture(autouse=True)
+def _ran():
+    RAN.clear()
+    yield
+    RAN.clear()
+
+
+def _age(message: OutboxMessage, seconds: int) -> None:
+    OutboxMessage.objects.filter(pk=message.pk).update(
+        created_at=timezone.now() - timedelta(seconds=seconds)
+    )
+
+
+def test_a_message_is_sent_after_commit_and_marked(django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
+        message = outbox_publish("outbox.tests.record", 7, reason="x")
+        assert RAN == []  # nothing leaves before the commit
+    assert RAN == [((7,), {"reason": "x"})]
+    message.refresh_from_db()
+    assert message.sent_at is not None
+    assert message.attempts == 1
+
+
+def test_a_rollback_takes_the_message_with_it(django_capture_on_commit_callbacks):
+    def change_that_fails() -> None:
+        with transaction.atomic():
+            outbox_publish("outbox.tests.record", 1)
+            raise RuntimeError("the change failed")
+
+    with (
+        django_capture_on_commit_callbacks(execute=True) as callbacks,
+        pytest.raises(RuntimeError),
+    ):
+        change_that_fails()
+    assert callbacks == []
+    assert not OutboxMessage.objects.exists()
+    assert RAN == []
+
+
+def test_a_broker_failure_is_recorded_never_raised(django_capture_on_commit_callbacks, caplog):
+    with (
+        mock.patch.object(record, "apply_async", side_effect=OperationalError("refused")),
+        django_capture_on_commit_callbacks(execute=True),
+        caplog.at_level(logging.WARNING, logger="marque.outbox"),
+    ):
+        message = outbox_publish("outbox.tests.record", 1)
+    message.refresh_from_db()
+    assert (message.sent_at, message.attempts) == (None, 1)
+    assert "refused" in message.last_error
+    assert "not sent" in caplog.text
+
+
+def test_the_relay_sends_what_waited_past_the_grace_period_only(settings):
+    settings.OUTBOX_RELAY_GRACE_SECONDS = 30
+    old = OutboxMessage.objects.create(task="outbox.tests.record", args=[1])
+    _age(old, 31)
+    fresh = OutboxMessage.objects.create(task="outbox.tests.record", args=[2])
+    assert services.outbox_backlog() == 1
+
+    assert outbox_relay() == 1
+    assert RAN == [((1,), {})]
+    old.refresh_from_db()
+    fresh.refresh_from_db()
+    assert old.sent_at is not None
+    assert fresh.sent_at is None  # its own after-commit send is still on its way
+    assert outbox_relay() == 0  # nothing is sent twice
+
+
+def test_the_relay_stops_at_the_first_broker_failure_and_keeps_the_rest(settings):
+    settings.OUTBOX_RELAY_GRACE_SECONDS = 0
+    for n in range(3):
+        OutboxMessage.objects.create(task="outbox.tests.record", args=[n])
+    app.conf.update(CELERY_TASK_ALWAYS_EAGER=False)
+    try:
+        with mock.patch.object(record, "apply_async", side_effect=OperationalError("down")) as send:
+            assert outbox_relay() == 0
+        assert send.call_count == 1  # the broker is down: the others are not tried
+    finally:
+        app.conf.update(CELERY_TASK_ALWAYS_EAGER=True)
+    assert OutboxMessage.objects.filter(sent_at__isnull=True).count() == 3
+    assert outbox_relay() == 3  # the broker is back
+    assert [args for args, _ in RAN] == [(0,), (1,), (2,)]
+
+
+def test_an_unknown_task_waits_without_blocking_the_others(settings):
+    settings.OUTBOX_RELAY_GRACE_SECONDS = 0
+    lost = OutboxMessage.objects.create(task="nowhere.tasks.renamed")
+    OutboxMessage.objects.create(task="outbox.tests.record", args=[5])
+    app.conf.update(CELERY_TASK_ALWAYS_EAGER=False)
+    try:
+        with mock.patch.object(record, "apply_async") as send:
+            assert outbox_relay() == 1
+        send.assert_called_once()
+    finally:
+        app.conf.update(CELERY_TASK_ALWAYS_EAGER=True)
+    lost.refresh_from_db()
+    assert lost.sent_at is None
+    assert lost.last_error.startswith("UnknownTask")
+
+
+def test_old_sent_messages_are_deleted_waiting_ones_never():
+    sent = OutboxMessage.objects.create(
+        task="outbox.tests.record", sent_at=timezone.now() - timedelta(days=8)
+    )
+    recent = OutboxMessage.objects.create(task="outbox.tests.record", sent_at=timezone.now())
+    waiting = OutboxMessage.objects.create(task="outbox.tests.record")
+    _age(waiting, 30 * 86400)
+    assert outbox_delete_sent() == 1
+    assert set(OutboxMessage.objects.values_list("pk", flat=True)) == {recent.pk, waiting.pk}
+    assert not OutboxMessage.objects.filter(pk=sent.pk).exists()
+
+
+def test_beat_relays_every_minute():
+    entry = django_settings.CELERY_BEAT_SCHEDULE["relay-outbox"]
+    assert entry["task"] == "outbox.tasks.relay_outbox"
+    assert entry["schedule"] <= 60
