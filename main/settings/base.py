@@ -151,9 +151,12 @@ CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 360)
 CELERY_VISIBILITY_TIMEOUT = CELERY_TASK_TIME_LIMIT + 60
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": CELERY_VISIBILITY_TIMEOUT,
-    # Publishing with the broker down fails after one short try instead of blocking
-    # the request; the outbox relay sends the message later.
+    # Publishing with the broker down fails after one quick retry instead of blocking
+    # the request for seconds; the outbox relay sends the message later.
     "max_retries": 1,
+    "interval_start": 0,
+    "interval_step": 0.2,
+    "interval_max": 0.2,
 }
 CELERY_BROKER_CONNECTION_TIMEOUT = env_int("CELERY_BROKER_CONNECTION_TIMEOUT", 2)
 # The transactional outbox (outbox app): messages the after-commit send could not
@@ -323,6 +326,10 @@ SHIPPING = {
 IDEMPOTENCY_KEY_TTL_HOURS = env_int("IDEMPOTENCY_KEY_TTL_HOURS", 24)
 # New reviews wait for a moderator when on; otherwise they are published at once.
 REVIEWS_REQUIRE_APPROVAL = env_bool("REVIEWS_REQUIRE_APPROVAL", default=False)
+# Review images above this many pixels are refused from the header (a 12 MP phone photo passes).
+REVIEW_IMAGE_MAX_PIXELS = env_int("REVIEW_IMAGE_MAX_PIXELS", 16_000_000)
+# Stored review images are downscaled to at most this many pixels on the long side.
+REVIEW_IMAGE_MAX_SIDE = env_int("REVIEW_IMAGE_MAX_SIDE", 2048)
 
 # --- REST framework ---------------------------------------------------------------
 
