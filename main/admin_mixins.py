@@ -1,6 +1,5 @@
 """Pieces shared by the apps' admin modules."""
 
-
 from main.http_cache import catalogue_cache_invalidate_on_commit
 
 

@@ -4,15 +4,30 @@ Every error response has the shape ``{"code": ..., "detail": ...}``; validation
 errors add ``"errors": {field: [messages]}``. Services raise `ApplicationError`
 subclasses; everything else (DRF, Django, simplejwt, unexpected exceptions) is
 translated here, in one place.
+
+Django's own error pages are replaced too (handler400/403/404/500, the CSRF
+failure view): every URL, `/admin/` included, answers errors in this JSON shape,
+never an HTML page. A database that cannot be reached is a 503
+`service_unavailable` with `Retry-After`, whichever layer met it: a DRF view
+(`exception_handler`), a plain Django view (`DatabaseUnavailableMiddleware`) or
+a middleware (`server_error`).
 """
 
 from __future__ import annotations
 
 import logging
+import sys
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import (
+    RequestDataTooBig,
+    SuspiciousOperation,
+    TooManyFieldsSent,
+    TooManyFilesSent,
+)
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import InterfaceError, OperationalError
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions as drf
 from rest_framework.response import Response
@@ -69,6 +84,22 @@ class ServiceUnavailable(ApplicationError):
     retry_after = 30
 
 
+class PayloadTooLarge(ApplicationError):
+    """The request body (or its number of fields/files) is above what we accept."""
+
+    status_code = 413
+    code = "payload_too_large"
+    default_detail = "The request body is too large."
+
+
+class BadRequest(ApplicationError):
+    """A request Django refuses before any view (bad Host header, malformed body…)."""
+
+    status_code = 400
+    code = "bad_request"
+    default_detail = "The request could not be understood."
+
+
 class Conflict(ApplicationError):
     status_code = 409
     code = "conflict"
@@ -123,7 +154,48 @@ def _first_message(errors: dict[str, Any]) -> str:
     return "Invalid input."
 
 
+def _database_errors() -> tuple[type[Exception], ...]:
+    errors: tuple[type[Exception], ...] = (OperationalError, InterfaceError)
+    try:
+        import psycopg2
+    except ImportError:  # pragma: no cover - psycopg2 is a requirement; SQLite works without it
+        return errors
+    return (*errors, psycopg2.OperationalError, psycopg2.InterfaceError)
+
+
+_DATABASE_UNAVAILABLE = _database_errors()
+
+
+def database_unavailable(exc: BaseException | None) -> ServiceUnavailable | None:
+    """The 503 to answer when `exc` means the database cannot be reached, else None.
+
+    Django's (and psycopg2's) OperationalError and InterfaceError: connection
+    refused or lost, server shutting down, too many connections, and the other
+    transient server-side failures PostgreSQL reports as operational (statement
+    timeout, deadlock, serialization failure): retrying later is the right advice
+    for all of them. IntegrityError, ProgrammingError and DataError are bugs or
+    bad data and stay 500s.
+    """
+    if not isinstance(exc, _DATABASE_UNAVAILABLE):
+        return None
+    logger.warning("Database unavailable: %s: %s", type(exc).__name__, exc)
+    return ServiceUnavailable()
+
+
+def suspicious_operation(exc: BaseException) -> ApplicationError | None:
+    """What Django's SuspiciousOperation family (raised before or inside a view) answers."""
+    if isinstance(exc, RequestDataTooBig):
+        return PayloadTooLarge()
+    if isinstance(exc, TooManyFieldsSent | TooManyFilesSent):
+        return PayloadTooLarge("The request has too many fields or files.")
+    if isinstance(exc, SuspiciousOperation):  # DisallowedHost and friends
+        return BadRequest()
+    return None
+
+
 def _from_django(exc: Exception) -> Exception:
+    if error := database_unavailable(exc) or suspicious_operation(exc):
+        return error
     if isinstance(exc, DjangoValidationError):
         detail = exc.message_dict if hasattr(exc, "error_dict") else exc.messages
         return drf.ValidationError(detail=detail)
@@ -177,23 +249,67 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
 
 
 # --- Django-level handlers (URLs outside any DRF view) -------------------------
+# JSON everywhere, /admin/ included: the admin is an operator's tool, a JSON
+# error reads fine in a browser, and monitoring sees one shape. The admin's own
+# pages (forms, lists) stay HTML; only Django's error pages are replaced.
 
 
-def _is_api(request) -> bool:
-    return request.path.startswith("/api/")
+def error_response(error: ApplicationError) -> JsonResponse:
+    """An `ApplicationError` as a plain Django response (no DRF request needed)."""
+    response = JsonResponse(error.as_dict(), status=error.status_code)
+    if error.retry_after:
+        response["Retry-After"] = str(error.retry_after)
+    return response
+
+
+def bad_request(request, exception=None):
+    """handler400: bad Host header, body too large, too many fields, unparsable multipart."""
+    return error_response(suspicious_operation(exception) or BadRequest())
+
+
+def permission_denied(request, exception=None):
+    """handler403."""
+    return JsonResponse(
+        {"code": "permission_denied", "detail": str(drf.PermissionDenied.default_detail)},
+        status=403,
+    )
+
+
+def csrf_failure(request, reason=""):
+    """CSRF_FAILURE_VIEW: the reason goes to the log, not to the client."""
+    logger.warning("CSRF failure on %s: %s", request.path, reason)
+    return JsonResponse(
+        {"code": "csrf_failed", "detail": "CSRF verification failed. Reload the page and retry."},
+        status=403,
+    )
 
 
 def page_not_found(request, exception=None):
-    if _is_api(request):
-        return JsonResponse({"code": "not_found", "detail": "Not found."}, status=404)
-    from django.views.defaults import page_not_found as django_page_not_found
-
-    return django_page_not_found(request, exception)
+    """handler404."""
+    return JsonResponse({"code": "not_found", "detail": "Not found."}, status=404)
 
 
 def server_error(request):
-    if _is_api(request):
-        return JsonResponse(server_error_body(), status=500)
-    from django.views.defaults import server_error as django_server_error
+    """handler500: also reached by exceptions raised in middleware, hence the 503 check."""
+    if error := database_unavailable(sys.exc_info()[1]):
+        return error_response(error)
+    return JsonResponse(server_error_body(), status=500)
 
-    return django_server_error(request)
+
+class DatabaseUnavailableMiddleware:
+    """A plain Django view (admin, health) that cannot reach the database answers 503.
+
+    DRF views never get here (their exception handler answers first); anything
+    else falls through to handler500.
+    """
+
+    def __init__(self, get_response) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)
+
+    def process_exception(self, request, exception):
+        if error := database_unavailable(exception):
+            return error_response(error)
+        return None

@@ -22,5 +22,8 @@ urlpatterns = [
 if settings.DEBUG:
     urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)
 
+# Django's error pages, JSON in the one error shape for every URL (main/exceptions.py).
+handler400 = "main.exceptions.bad_request"
+handler403 = "main.exceptions.permission_denied"
 handler404 = "main.exceptions.page_not_found"
 handler500 = "main.exceptions.server_error"

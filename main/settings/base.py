@@ -46,6 +46,9 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",
+    # Before anything reads a body (sessions, CSRF, DRF parsers), after CORS so a
+    # browser can read the 413: oversized bodies are refused by Content-Length.
+    "main.body_limits.BodyLimitMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -53,6 +56,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # A plain Django view (admin, health) that cannot reach the database answers 503.
+    "main.exceptions.DatabaseUnavailableMiddleware",
     # Last, as django-axes asks: locks out repeated failed admin logins.
     "axes.middleware.AxesMiddleware",
 ]
@@ -243,6 +248,17 @@ SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", default=False)
 # Load balancers probe these over plain HTTP.
 SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
 X_FRAME_OPTIONS = "DENY"
+# A JSON 403 `csrf_failed` instead of Django's HTML page (admin forms only: the API is JWT).
+CSRF_FAILURE_VIEW = "main.exceptions.csrf_failure"
+
+# --- Request bodies (main/body_limits.py) ------------------------------------------
+# Refused with 413 `payload_too_large` from Content-Length, before anything reads them.
+# JSON, forms and any other body:
+API_MAX_BODY_BYTES = env_int("API_MAX_BODY_BYTES", 1024 * 1024)
+# multipart/form-data (a review: up to 5 images of 5 MB, plus its text fields):
+API_MAX_UPLOAD_BYTES = env_int("API_MAX_UPLOAD_BYTES", 30 * 1024 * 1024)
+# Django's own checks (request.body, form and multipart text fields) use the same limit.
+DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_BODY_BYTES
 
 CORS_ALLOWED_ORIGINS = env_list("CORS_ALLOWED_ORIGINS")
 CORS_ALLOW_HEADERS = (
@@ -340,7 +356,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ("rest_framework.permissions.IsAuthenticated",),
     "DEFAULT_RENDERER_CLASSES": ("rest_framework.renderers.JSONRenderer",),
     "DEFAULT_PARSER_CLASSES": (
-        "rest_framework.parsers.JSONParser",
+        "main.parsers.JSONParser",  # deep nesting is a 400 parse_error, not a 500
         "rest_framework.parsers.MultiPartParser",
         "rest_framework.parsers.FormParser",
     ),

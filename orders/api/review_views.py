@@ -5,10 +5,11 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.generics import GenericAPIView
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
+from main.parsers import JSONParser
 from main.request_market import MarketContextMixin
 from orders import review_services
 from orders.api.review_serializers import ReviewCreatedOutput, ReviewCreateInput

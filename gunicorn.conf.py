@@ -1,0 +1,36 @@
+"""gunicorn settings: `gunicorn` in this directory reads this file by itself.
+
+    .venv/bin/gunicorn                          # main.wsgi, production settings
+    PORT=9000 WEB_CONCURRENCY=4 .venv/bin/gunicorn
+
+Command-line flags override what is set here. Requests gunicorn refuses before
+Django (over-long request line, too many or too large headers, malformed) are
+answered in the API's JSON error shape by main/gunicorn_worker.py.
+"""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from main.env import env_int  # reads .env like the settings do
+
+wsgi_app = "main.wsgi:application"
+worker_class = "main.gunicorn_worker.JsonErrorSyncWorker"
+
+# Every interface on $PORT (`--bind` on the command line overrides it).
+bind = [f"0.0.0.0:{env_int('PORT', 8000)}"]
+# Sync workers, one request at a time each; WEB_CONCURRENCY is what PaaS hosts set.
+workers = env_int("WEB_CONCURRENCY", 2)
+# A worker silent this long (a stuck request) is killed and replaced.
+timeout = env_int("GUNICORN_TIMEOUT", 30)
+graceful_timeout = 30
+# Recycle a worker after this many requests (jittered so they do not all restart
+# together): memory a worker kept from one large request is given back.
+max_requests = env_int("GUNICORN_MAX_REQUESTS", 2000)
+max_requests_jitter = max_requests // 10
+
+# Request head limits (gunicorn's maximum line length is 8190).
+limit_request_line = 8190  # method + URL + version → 414 uri_too_long
+limit_request_fields = 100  # header count → 431 headers_too_large
+limit_request_field_size = 8190  # one header line → 431 headers_too_large
