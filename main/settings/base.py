@@ -40,6 +40,7 @@ INSTALLED_APPS = [
     "orders",
     "banners",
     "store_manager",
+    "demo",
 ]
 
 MIDDLEWARE = [

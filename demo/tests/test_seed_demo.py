@@ -1,3 +1,4 @@
+import random
 from decimal import Decimal
 from io import StringIO
 from itertools import pairwise
@@ -5,13 +6,16 @@ from itertools import pairwise
 import pytest
 from django.apps import apps
 from django.core.management import call_command
+from django.core.management.base import CommandError
 
 from banners.models import Banner
+from demo.managers import DEMO_MANAGER_PHONES
+from demo.orders import _plan_statuses
+from demo.users import DEMO_ADMIN_PHONE
 from main.markets import CatalogMarket, parse_phone
+from orders.models import Order
 from products.models import SKU, Category, Product, ProductPrice
-from store_manager.demo import DEMO_MANAGER_PHONES
-from store_manager.models import StoreManager
-from users.demo import DEMO_ADMIN_PHONE
+from store_manager.models import RevenueSnapshot, StoreManager
 from users.models import User
 
 pytestmark = pytest.mark.django_db
@@ -149,8 +153,6 @@ def test_full_seed_builds_a_believable_store_and_is_idempotent():
 
 
 def test_seed_demo_refuses_where_settings_forbid_it(settings):
-    from django.core.management.base import CommandError
-
     settings.DEMO_SEED_ALLOWED = False
     with pytest.raises(CommandError, match="DEMO_SEED_ALLOWED"):
         call_command("seed_demo", "--small")
@@ -158,10 +160,6 @@ def test_seed_demo_refuses_where_settings_forbid_it(settings):
 
 
 def test_demo_orders_obey_the_order_rules():
-    from orders.demo import _plan_statuses
-    from orders.models import Order
-    from store_manager.models import RevenueSnapshot
-
     seed("--small")
 
     orders = Order.objects.prefetch_related("status_history", "items")
@@ -181,8 +179,6 @@ def test_demo_orders_obey_the_order_rules():
     assert not SKU.objects.filter(stock__gte=1000).exists()
     assert RevenueSnapshot.objects.filter(period="daily", orders_count__gt=0).exists()
     # Over the full 90 days every status turns up.
-    import random
-
     rng = random.Random(1)
     seen = {s for age in (0, 0.5, 2, 4, 10) for _ in range(200) for s in _plan_statuses(rng, age)}
     assert seen == {"confirmed", "processing", "shipped", "delivered", "cancelled"}

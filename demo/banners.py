@@ -14,8 +14,8 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from banners.models import Banner
+from demo.catalogue import save_picture
 from main.markets import CatalogMarket
-from products.demo import save_picture
 from products.models import Category
 
 BANNER_PICTURE_SIZE = (1600, 600)

@@ -8,11 +8,13 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.utils import timezone
 
-from banners.demo import seed_banners
 from banners.models import Banner
-from orders.demo import seed_orders
+from demo.banners import seed_banners
+from demo.catalogue import seed_catalogue
+from demo.managers import DEMO_MANAGER_PHONES, seed_managers
+from demo.orders import seed_orders
+from demo.users import DEMO_ADMIN_PASSWORD, DEMO_ADMIN_PHONE, seed_admin, seed_customers
 from orders.models import Order, OrderItem
-from products.demo import seed_catalogue
 from products.models import (
     SKU,
     Category,
@@ -22,11 +24,9 @@ from products.models import (
     ProductPrice,
     Subcategory,
 )
-from store_manager.demo import DEMO_MANAGER_PHONES, seed_managers
 from store_manager.models import DailyReport, ManagerSettings, RevenueSnapshot, StoreManager
 from store_manager.report_services import reports_rebuild
 from store_manager.snapshot_services import snapshots_rebuild
-from users.demo import DEMO_ADMIN_PASSWORD, DEMO_ADMIN_PHONE, seed_admin, seed_customers
 from users.models import Address, User
 
 # What the summary counts, in the order the command fills them.
