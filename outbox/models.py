@@ -11,7 +11,10 @@ class OutboxMessage(models.Model):
 
     Written by `outbox.services.outbox_publish` inside the transaction of the
     change it follows, so it exists if and only if the change does. `sent_at`
-    is set once the broker has accepted it; until then the relay keeps trying.
+    is set each time the broker accepts it, `completed_at` once the task has
+    run successfully. Until then the relay keeps trying: a message the broker
+    never took is sent again, and so is one the broker took but lost (a Redis
+    restarted without persistence) once it has waited long enough.
     """
 
     task = models.CharField(max_length=200, help_text="Registered Celery task name.")
@@ -19,25 +22,32 @@ class OutboxMessage(models.Model):
     kwargs = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     sent_at = models.DateTimeField(null=True, blank=True)
-    attempts = models.PositiveIntegerField(default=0)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0, help_text="Tries to hand it to the broker.")
+    deliveries = models.PositiveIntegerField(default=0, help_text="Times the broker took it.")
     last_error = models.TextField(blank=True)
 
     class Meta:
         ordering = ("pk",)
         indexes = [
-            # The relay reads only what is still waiting: a small partial index.
+            # The relay reads only what is not done yet: a small partial index.
             models.Index(
                 fields=["created_at"],
-                condition=models.Q(sent_at__isnull=True),
-                name="outbox_unsent_idx",
+                condition=models.Q(completed_at__isnull=True),
+                name="outbox_pending_idx",
             ),
             models.Index(
-                fields=["sent_at"],
-                condition=models.Q(sent_at__isnull=False),
-                name="outbox_sent_idx",
+                fields=["completed_at"],
+                condition=models.Q(completed_at__isnull=False),
+                name="outbox_completed_idx",
             ),
         ]
 
     def __str__(self) -> str:
-        state = "sent" if self.sent_at else f"waiting ({self.attempts} tries)"
+        if self.completed_at:
+            state = "done"
+        elif self.sent_at:
+            state = f"sent {self.deliveries}x, not done yet"
+        else:
+            state = f"waiting ({self.attempts} tries)"
         return f"{self.task}{tuple(self.args)} {state}"

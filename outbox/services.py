@@ -3,11 +3,13 @@
 `outbox_publish("app.tasks.name", *args)` writes an `OutboxMessage` in the
 caller's transaction. After commit it is handed to the broker at once; if the
 broker cannot take it (outage, restart), the message stays unsent and the
-`outbox.tasks.relay_outbox` beat task sends it later. So a side effect is lost
-neither when the broker is down at commit time nor when a process dies between
-commit and publish; a message may be delivered more than once (sent, then the
-process dies before it is marked), which is why every consumer is idempotent
-by its event id.
+`outbox.tasks.relay_outbox` beat task sends it later. A message is done only
+when its task has *succeeded* (the worker marks it, `on_task_success`); one the
+broker took but never ran (a Redis restarted empty, a task that kept failing)
+is sent again after OUTBOX_REDELIVER_AFTER_SECONDS. So a side effect is lost
+neither when the broker is down at commit time, nor when it loses its queue,
+nor when a process dies between commit and publish. A message may run more
+than once, which is why every consumer is idempotent by its event id.
 
 Nothing here ever raises into the request that committed: a failure to relay is
 recorded on the message and logged.
@@ -16,6 +18,7 @@ recorded on the message and logged.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterable, Sequence
 from datetime import timedelta
 from typing import Any
@@ -23,12 +26,15 @@ from typing import Any
 from celery import current_app
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from outbox.models import OutboxMessage
 
 logger = logging.getLogger("marque.outbox")
+
+# The message header that carries the outbox row id to the worker.
+OUTBOX_HEADER = "outbox_id"
 
 
 class UnknownTask(LookupError):
@@ -77,10 +83,17 @@ def outbox_send(*, message: OutboxMessage) -> bool:
     """Hand one message to the broker (or run it, when eager). True when it went out.
 
     Never raises: a failure adds an attempt and the error text to the message.
+    The message carries its id in a header, so the worker marks it completed
+    (`outbox_mark_completed`) once the task has succeeded.
     """
     try:
-        # retry=False: with the broker down, fail now; the relay retries every minute.
-        _task(message.task).apply_async(args=message.args, kwargs=message.kwargs, retry=False)
+        # retry=False: with the broker down, fail now; the relay tries again soon.
+        _task(message.task).apply_async(
+            args=message.args,
+            kwargs=message.kwargs,
+            headers={OUTBOX_HEADER: message.pk},
+            retry=False,
+        )
     except Exception as exc:  # broker down, unknown task, an eager task that failed
         logger.warning("Outbox message %s (%s) not sent: %r", message.pk, message.task, exc)
         try:
@@ -91,38 +104,85 @@ def outbox_send(*, message: OutboxMessage) -> bool:
             logger.warning("Outbox message %s: could not record the failure", message.pk)
         return False
     try:
-        OutboxMessage.objects.filter(pk=message.pk, sent_at__isnull=True).update(
-            sent_at=timezone.now(), attempts=F("attempts") + 1, last_error=""
+        OutboxMessage.objects.filter(pk=message.pk).update(
+            sent_at=timezone.now(),
+            attempts=F("attempts") + 1,
+            deliveries=F("deliveries") + 1,
+            last_error="",
         )
     except Exception:  # sent but not marked: it may be sent again (consumers are idempotent)
         logger.warning("Outbox message %s sent but not marked", message.pk)
     return True
 
 
-def outbox_relay(*, batch: int | None = None) -> int:
-    """Send the messages still waiting after the grace period; returns how many went out.
-
-    The grace period (OUTBOX_RELAY_GRACE_SECONDS) leaves fresh messages to their
-    own after-commit send. Rows are claimed with SKIP LOCKED on PostgreSQL, so
-    two relays never send the same message at once. With a real broker, the
-    first failed send ends the run (the broker is down: the rest would fail too).
-    """
-    batch = batch or settings.OUTBOX_RELAY_BATCH
-    cutoff = timezone.now() - timedelta(seconds=settings.OUTBOX_RELAY_GRACE_SECONDS)
-    sent = 0
-    with transaction.atomic():
-        waiting = list(
-            OutboxMessage.objects.select_for_update(skip_locked=True)
-            .filter(sent_at__isnull=True, created_at__lte=cutoff)
-            .order_by("pk")[:batch]
+def outbox_mark_completed(outbox_id: int) -> None:
+    """The task of message `outbox_id` succeeded: the relay forgets it. Never raises."""
+    try:
+        OutboxMessage.objects.filter(pk=outbox_id, completed_at__isnull=True).update(
+            completed_at=timezone.now()
         )
-        for message in waiting:
-            if outbox_send(message=message):
-                sent += 1
-            elif not current_app.conf.task_always_eager and _broker_failed(message):
+    except Exception:  # not marked: it is sent again later, and its consumer is idempotent
+        logger.warning("Outbox message %s done but not marked", outbox_id)
+
+
+def on_task_success(sender=None, **kwargs: Any) -> None:
+    """Celery's `task_success` signal (connected in OutboxConfig.ready)."""
+    request = getattr(sender, "request", None)
+    outbox_id = getattr(request, OUTBOX_HEADER, None)
+    if outbox_id is None:  # eager runs keep custom headers in request.headers
+        outbox_id = (getattr(request, "headers", None) or {}).get(OUTBOX_HEADER)
+    if outbox_id is not None:
+        outbox_mark_completed(int(outbox_id))
+
+
+def _due() -> Q:
+    """Messages the relay should send now.
+
+    Never sent, past the grace period (OUTBOX_RELAY_GRACE_SECONDS, which leaves
+    fresh messages to their own after-commit send); or sent but not completed
+    after OUTBOX_REDELIVER_AFTER_SECONDS (the broker lost it, or the task kept
+    failing), at most OUTBOX_MAX_DELIVERIES times.
+    """
+    now = timezone.now()
+    fresh = now - timedelta(seconds=settings.OUTBOX_RELAY_GRACE_SECONDS)
+    stale = now - timedelta(seconds=settings.OUTBOX_REDELIVER_AFTER_SECONDS)
+    never_sent = Q(sent_at__isnull=True, created_at__lte=fresh)
+    lost = Q(sent_at__lte=stale, deliveries__lt=settings.OUTBOX_MAX_DELIVERIES)
+    return Q(completed_at__isnull=True) & (never_sent | lost)
+
+
+def outbox_relay() -> int:
+    """Send every due message, batch by batch; returns how many went out.
+
+    Each batch (OUTBOX_RELAY_BATCH rows) is claimed with SKIP LOCKED on
+    PostgreSQL, so two relays never send the same message at once. The run
+    ends when nothing is due, when the broker refuses a message (it is down:
+    the rest would fail too), or after OUTBOX_RELAY_SECONDS (the next beat run
+    goes on), so a backlog of thousands drains in one run, not one batch a minute.
+    """
+    deadline = time.monotonic() + settings.OUTBOX_RELAY_SECONDS
+    sent = tried = 0
+    last_pk = 0  # keyset: a message that failed is not tried twice in one run
+    broker_down = False
+    while not broker_down and time.monotonic() < deadline:
+        with transaction.atomic():
+            batch = list(
+                OutboxMessage.objects.select_for_update(skip_locked=True)
+                .filter(_due(), pk__gt=last_pk)
+                .order_by("pk")[: settings.OUTBOX_RELAY_BATCH]
+            )
+            if not batch:
                 break
-    if waiting:
-        logger.info("Outbox relay: %s of %s waiting messages sent", sent, len(waiting))
+            for message in batch:
+                last_pk = message.pk
+                tried += 1
+                if outbox_send(message=message):
+                    sent += 1
+                elif not current_app.conf.task_always_eager and _broker_failed(message):
+                    broker_down = True
+                    break
+    if tried:
+        logger.info("Outbox relay: %s of %s due messages sent", sent, tried)
     return sent
 
 
@@ -132,15 +192,14 @@ def _broker_failed(message: OutboxMessage) -> bool:
     return not (error.first() or "").startswith(UnknownTask.__name__)
 
 
-def outbox_backlog() -> int:
-    """Messages waiting longer than the grace period (shown by /readyz)."""
-    cutoff = timezone.now() - timedelta(seconds=settings.OUTBOX_RELAY_GRACE_SECONDS)
-    return OutboxMessage.objects.filter(sent_at__isnull=True, created_at__lte=cutoff).count()
+def outbox_pending() -> int:
+    """Messages whose task has not completed yet (sent or not)."""
+    return OutboxMessage.objects.filter(completed_at__isnull=True).count()
 
 
-def outbox_delete_sent(*, older_than_days: int | None = None) -> int:
-    """Forget messages sent more than OUTBOX_KEEP_DAYS ago; returns how many."""
+def outbox_delete_completed(*, older_than_days: int | None = None) -> int:
+    """Forget messages completed more than OUTBOX_KEEP_DAYS ago; returns how many."""
     days = older_than_days if older_than_days is not None else settings.OUTBOX_KEEP_DAYS
     cutoff = timezone.now() - timedelta(days=days)
-    deleted, _ = OutboxMessage.objects.filter(sent_at__lt=cutoff).delete()
+    deleted, _ = OutboxMessage.objects.filter(completed_at__lt=cutoff).delete()
     return deleted

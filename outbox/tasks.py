@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from outbox.services import outbox_delete_sent, outbox_relay
+from outbox.services import outbox_delete_completed, outbox_relay
 
 
 @shared_task
 def relay_outbox() -> int:
-    """Every minute: send the messages the broker could not take at commit time."""
+    """Every minute: send what the broker could not take at commit time, or lost."""
     return outbox_relay()
 
 
 @shared_task
-def delete_sent_outbox_messages() -> int:
-    """Daily: delete messages sent more than OUTBOX_KEEP_DAYS ago."""
-    return outbox_delete_sent()
+def delete_completed_outbox_messages() -> int:
+    """Daily: delete messages completed more than OUTBOX_KEEP_DAYS ago."""
+    return outbox_delete_completed()

@@ -165,10 +165,15 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "interval_max": 0.2,
 }
 CELERY_BROKER_CONNECTION_TIMEOUT = env_int("CELERY_BROKER_CONNECTION_TIMEOUT", 2)
-# The transactional outbox (outbox app): messages the after-commit send could not
-# hand to the broker are relayed by beat once older than the grace period.
-OUTBOX_RELAY_GRACE_SECONDS = env_int("OUTBOX_RELAY_GRACE_SECONDS", 30)
+# The transactional outbox (outbox app): beat's relay sends every minute what the
+# broker could not take at commit time (older than the grace period) and what it
+# took but never ran (a Redis restarted empty: not completed after the redelivery
+# delay), batch by batch for at most OUTBOX_RELAY_SECONDS per run.
+OUTBOX_RELAY_GRACE_SECONDS = env_int("OUTBOX_RELAY_GRACE_SECONDS", 10)
+OUTBOX_REDELIVER_AFTER_SECONDS = env_int("OUTBOX_REDELIVER_AFTER_SECONDS", 300)
+OUTBOX_MAX_DELIVERIES = env_int("OUTBOX_MAX_DELIVERIES", 5)
 OUTBOX_RELAY_BATCH = env_int("OUTBOX_RELAY_BATCH", 500)
+OUTBOX_RELAY_SECONDS = env_int("OUTBOX_RELAY_SECONDS", 45)
 OUTBOX_KEEP_DAYS = env_int("OUTBOX_KEEP_DAYS", 7)
 # Days of daily snapshots (and the weeks and months overlapping them) that each
 # market's after-midnight run recomputes, so a lost order recompute heals overnight.
@@ -180,9 +185,9 @@ CELERY_BEAT_SCHEDULE: dict = {
         "task": "outbox.tasks.relay_outbox",
         "schedule": 60.0,
     },
-    # Daily: forget outbox messages sent more than OUTBOX_KEEP_DAYS ago.
-    "delete-sent-outbox-messages": {
-        "task": "outbox.tasks.delete_sent_outbox_messages",
+    # Daily: forget outbox messages completed more than OUTBOX_KEEP_DAYS ago.
+    "delete-completed-outbox-messages": {
+        "task": "outbox.tasks.delete_completed_outbox_messages",
         "schedule": crontab(hour=3, minute=40),
     },
     # Daily: drop expired JWT outstanding/blacklist rows (simplejwt's flushexpiredtokens).

@@ -17,7 +17,7 @@ from main.celery import app
 from outbox import services
 from outbox.models import OutboxMessage
 from outbox.services import (
-    outbox_delete_sent,
+    outbox_delete_completed,
     outbox_publish,
     outbox_relay,
 )
@@ -52,7 +52,8 @@ def test_a_message_is_sent_after_commit_and_marked(django_capture_on_commit_call
     assert RAN == [((7,), {"reason": "x"})]
     message.refresh_from_db()
     assert message.sent_at is not None
-    assert message.attempts == 1
+    assert message.completed_at is not None  # the task succeeded: nothing left to relay
+    assert (message.attempts, message.deliveries) == (1, 1)
 
 
 def test_a_rollback_takes_the_message_with_it(django_capture_on_commit_callbacks):
@@ -89,7 +90,7 @@ def test_the_relay_sends_what_waited_past_the_grace_period_only(settings):
     old = OutboxMessage.objects.create(task="outbox.tests.record", args=[1])
     _age(old, 31)
     fresh = OutboxMessage.objects.create(task="outbox.tests.record", args=[2])
-    assert services.outbox_backlog() == 1
+    assert services.outbox_pending() == 2
 
     assert outbox_relay() == 1
     assert RAN == [((1,), {})]
@@ -132,16 +133,88 @@ def test_an_unknown_task_waits_without_blocking_the_others(settings):
     assert lost.last_error.startswith("UnknownTask")
 
 
-def test_old_sent_messages_are_deleted_waiting_ones_never():
-    sent = OutboxMessage.objects.create(
-        task="outbox.tests.record", sent_at=timezone.now() - timedelta(days=8)
+def test_old_completed_messages_are_deleted_pending_ones_never():
+    long_ago = timezone.now() - timedelta(days=8)
+    done = OutboxMessage.objects.create(
+        task="outbox.tests.record", sent_at=long_ago, completed_at=long_ago
     )
-    recent = OutboxMessage.objects.create(task="outbox.tests.record", sent_at=timezone.now())
+    recent = OutboxMessage.objects.create(
+        task="outbox.tests.record", sent_at=timezone.now(), completed_at=timezone.now()
+    )
+    lost = OutboxMessage.objects.create(task="outbox.tests.record", sent_at=long_ago)
     waiting = OutboxMessage.objects.create(task="outbox.tests.record")
     _age(waiting, 30 * 86400)
-    assert outbox_delete_sent() == 1
-    assert set(OutboxMessage.objects.values_list("pk", flat=True)) == {recent.pk, waiting.pk}
-    assert not OutboxMessage.objects.filter(pk=sent.pk).exists()
+    assert outbox_delete_completed() == 1
+    assert set(OutboxMessage.objects.values_list("pk", flat=True)) == {
+        recent.pk,
+        lost.pk,
+        waiting.pk,
+    }
+    assert not OutboxMessage.objects.filter(pk=done.pk).exists()
+
+
+def test_a_message_the_broker_lost_is_sent_again_after_the_redelivery_delay(settings):
+    """Taken by the broker, never run (a Redis restarted empty): sent again, until done."""
+    settings.OUTBOX_RELAY_GRACE_SECONDS = 0
+    settings.OUTBOX_REDELIVER_AFTER_SECONDS = 300
+    message = OutboxMessage.objects.create(task="outbox.tests.record", args=[9])
+    app.conf.update(CELERY_TASK_ALWAYS_EAGER=False)
+    try:
+        with mock.patch.object(record, "apply_async") as send:  # the broker takes it…
+            assert outbox_relay() == 1
+            assert outbox_relay() == 0  # …and it is not sent again while it may still run
+        assert send.call_args.kwargs["headers"] == {"outbox_id": message.pk}
+    finally:
+        app.conf.update(CELERY_TASK_ALWAYS_EAGER=True)
+    message.refresh_from_db()
+    assert (message.deliveries, message.completed_at) == (1, None)
+
+    # …but loses it. Past the redelivery delay the relay sends it again; it runs this time.
+    OutboxMessage.objects.filter(pk=message.pk).update(
+        sent_at=timezone.now() - timedelta(seconds=301)
+    )
+    assert outbox_relay() == 1
+    assert RAN == [((9,), {})]
+    message.refresh_from_db()
+    assert message.deliveries == 2
+    assert message.completed_at is not None
+    assert outbox_relay() == 0
+
+
+def test_a_task_that_keeps_failing_is_redelivered_a_bounded_number_of_times(settings):
+    settings.OUTBOX_RELAY_GRACE_SECONDS = 0
+    settings.OUTBOX_REDELIVER_AFTER_SECONDS = 0
+    settings.OUTBOX_MAX_DELIVERIES = 3
+    message = OutboxMessage.objects.create(task="outbox.tests.record", args=[1])
+    app.conf.update(CELERY_TASK_ALWAYS_EAGER=False)
+    try:
+        with mock.patch.object(record, "apply_async") as send:  # taken, never completed
+            for _ in range(5):
+                outbox_relay()
+        assert send.call_count == 3
+    finally:
+        app.conf.update(CELERY_TASK_ALWAYS_EAGER=True)
+    message.refresh_from_db()
+    assert (message.deliveries, message.completed_at) == (3, None)  # left for staff to see
+
+
+def test_the_relay_drains_a_backlog_larger_than_one_batch_in_one_run(settings):
+    settings.OUTBOX_RELAY_GRACE_SECONDS = 0
+    settings.OUTBOX_RELAY_BATCH = 4
+    OutboxMessage.objects.bulk_create(
+        OutboxMessage(task="outbox.tests.record", args=[n]) for n in range(10)
+    )
+    assert outbox_relay() == 10
+    assert [args for args, _ in RAN] == [(n,) for n in range(10)]
+    assert services.outbox_pending() == 0
+
+
+def test_the_worker_marks_a_message_done_from_its_header():
+    message = OutboxMessage.objects.create(task="outbox.tests.record", sent_at=timezone.now())
+    request = mock.Mock(spec=["outbox_id"], outbox_id=str(message.pk))  # as a worker sees it
+    services.on_task_success(sender=mock.Mock(request=request))
+    message.refresh_from_db()
+    assert message.completed_at is not None
 
 
 def test_beat_relays_every_minute():

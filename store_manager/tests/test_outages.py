@@ -21,7 +21,7 @@ from main.testing import PrivateRedis, celery_on_broker, needs_redis_server
 from orders.models import Order, OrderStatus
 from orders.tests.helpers import INLINE_KG, fill_cart, priced_sku
 from outbox.models import OutboxMessage
-from outbox.services import outbox_relay
+from outbox.services import outbox_pending, outbox_relay
 from store_manager import analytics
 from store_manager.models import RevenueSnapshot
 from store_manager.tests.helpers import raw_figures
@@ -62,8 +62,9 @@ def _drain(server: PrivateRedis) -> list[str]:
     while raw := client.rpop("celery"):
         message = json.loads(raw)
         args, kwargs, _ = json.loads(base64.b64decode(message["body"]))
-        name = message["headers"]["task"]
-        app.tasks[name].apply(args=args, kwargs=kwargs).get()
+        headers = message["headers"]
+        name = headers["task"]
+        app.tasks[name].apply(args=args, kwargs=kwargs, headers=headers).get()
         ran.append(name)
     return ran
 
@@ -138,9 +139,22 @@ def test_broker_outage_every_order_action_answers_normally_and_nothing_is_lost(
         settings.OUTBOX_RELAY_GRACE_SECONDS = 0
         assert outbox_relay() == 14
         assert not waiting.exists()
+        assert private_redis.client().llen("celery") == 14
+
+        # …and goes down again before a worker took them: the queue is lost.
+        private_redis.stop()
+        private_redis.start()
+        assert private_redis.client().llen("celery") == 0
+        assert outbox_relay() == 0  # they may still be running somewhere: not yet
+        OutboxMessage.objects.update(
+            sent_at=timezone.now()
+            - timezone.timedelta(seconds=settings.OUTBOX_REDELIVER_AFTER_SECONDS + 1)
+        )
+        assert outbox_relay() == 14  # not done after the redelivery delay: sent again
 
     ran = _drain(private_redis)
     assert len(ran) == 14
+    assert outbox_pending() == 0  # each marked done by its header
     assert ran.count("store_manager.tasks.recompute_order_periods") == 7
     # 0 lost notifications: the customer heard of the order and of its cancellation.
     assert Notification.objects.filter(user=customer).count() == 2

@@ -19,6 +19,7 @@ import time
 import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
+from unittest import mock
 
 import pytest
 from celery.result import EagerResult
@@ -26,6 +27,8 @@ from celery.signals import task_postrun
 from django.db import connections
 
 from main.testing import celery_on_broker
+from outbox.models import OutboxMessage
+from outbox.services import outbox_send
 from store_manager.models import RevenueSnapshot
 from store_manager.tasks import recompute_order_periods
 from store_manager.tests.helpers import kg_customer, place
@@ -96,3 +99,26 @@ def test_a_queued_snapshot_task_is_run_by_a_real_worker(real_worker):
     while rows.count() < 4 and time.monotonic() < deadline:
         time.sleep(0.2)
     assert sorted(rows.values_list("period", flat=True)) == ["daily", "hourly", "monthly", "weekly"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_outbox_message_run_by_a_real_worker_is_marked_done(real_worker):
+    """The outbox id travels in a message header; the worker marks the message done."""
+    order = place(kg_customer(), datetime(2026, 11, 20, 9, tzinfo=UTC), "77.00")
+    message = OutboxMessage.objects.create(task=recompute_order_periods.name, args=[order.pk])
+    send = recompute_order_periods.apply_async
+
+    def to_the_test_queue(*args, **options):  # outbox_send uses the default queue
+        return send(*args, queue=real_worker, **options)
+
+    with mock.patch.object(recompute_order_periods, "apply_async", to_the_test_queue):
+        assert outbox_send(message=message)
+
+    deadline = time.monotonic() + WAIT_SECONDS
+    while time.monotonic() < deadline:
+        message.refresh_from_db()
+        if message.completed_at:
+            break
+        time.sleep(0.2)
+    assert message.completed_at is not None
+    assert RevenueSnapshot.objects.filter(market="KG", revenue=Decimal("77.00")).exists()
