@@ -4,7 +4,7 @@
     .venv/bin/python bench/review_images.py             # 5 runs per image, median
     .venv/bin/python bench/review_images.py --runs 9
 
-Builds five uploads in memory and times `orders.review_services.review_image_clean`
+Builds five uploads in memory and times `reviews.services.review_image_clean`
 (open, pixel ceiling, verify, decode, EXIF orientation, downscale, re-encode) with
 `time.process_time()`:
 
@@ -92,8 +92,8 @@ def main() -> None:
     from django.conf import settings
     from django.core.files.uploadedfile import SimpleUploadedFile
     from main.exceptions import ApplicationError
-    from orders.review_services import review_image_clean
     from PIL import Image
+    from reviews.services import review_image_clean
 
     print(
         f"REVIEW_IMAGE_MAX_PIXELS={getattr(settings, 'REVIEW_IMAGE_MAX_PIXELS', '-')} "

@@ -14,7 +14,7 @@ urlpatterns = [
     path("", include("products.api.urls")),
     path("", include("products.api.cart_urls")),
     path("", include("orders.api.urls")),
-    path("", include("orders.api.review_urls")),
+    path("", include("reviews.api.urls")),
     path("", include("banners.api.urls")),
     path("manager/", include("store_manager.api.urls")),
 ]

@@ -183,7 +183,3 @@ class IdempotencyKeyAdmin(ViewOnlyAdminMixin, admin.ModelAdmin):
     list_select_related = ("user", "order")
     search_fields = ("key", "user__phone", "order__order_number")
     date_hierarchy = "created_at"
-
-
-# Review moderation lives in its own module; importing it registers it.
-from orders import admin_reviews  # noqa: E402, F401

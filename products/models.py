@@ -99,6 +99,16 @@ class Product(TimeStampedModel):
     # Denormalised from approved reviews and delivered orders; written by services only.
     rating_avg = models.DecimalField(max_digits=3, decimal_places=2, default=Decimal("0.00"))
     reviews_count = models.PositiveIntegerField(default=0)
+    # Approved reviews per star and per fit (the detail's rating distribution and
+    # fit summary), kept with rating_avg by `reviews.services.product_rating_refresh`.
+    rating_1_count = models.PositiveIntegerField(default=0)
+    rating_2_count = models.PositiveIntegerField(default=0)
+    rating_3_count = models.PositiveIntegerField(default=0)
+    rating_4_count = models.PositiveIntegerField(default=0)
+    rating_5_count = models.PositiveIntegerField(default=0)
+    fit_runs_small_count = models.PositiveIntegerField(default=0)
+    fit_true_to_size_count = models.PositiveIntegerField(default=0)
+    fit_runs_large_count = models.PositiveIntegerField(default=0)
     sales_count = models.PositiveIntegerField(default=0)
 
     objects = ProductQuerySet.as_manager()

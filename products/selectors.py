@@ -9,7 +9,6 @@ from django.db.models import (
     Count,
     ExpressionWrapper,
     F,
-    IntegerField,
     Max,
     Min,
     OuterRef,
@@ -18,11 +17,9 @@ from django.db.models import (
     QuerySet,
     Subquery,
 )
-from django.db.models.functions import Coalesce
 from django.shortcuts import get_object_or_404
 
 from main.markets import CatalogMarket
-from orders.models import Review, ReviewFit
 from products.models import SKU, Category, Product, ProductImage, Subcategory, WishlistItem
 
 RELATED_PRODUCTS_LIMIT = 8
@@ -106,29 +103,15 @@ def product_list(*, market: str) -> QuerySet[Product]:
     )
 
 
-def _approved_fit_count(fit: str) -> Coalesce:
-    """Approved reviews of the outer product that chose `fit` (a scalar subquery)."""
-    counts = (
-        Review.objects.filter(product=OuterRef("pk"), is_approved=True, fit=fit)
-        .order_by()
-        .values("product")
-        .annotate(count=Count("pk"))
-        .values("count")
-    )
-    return Coalesce(Subquery(counts, output_field=IntegerField()), 0)
-
-
 def product_detail_get(*, market: str, slug: str) -> Product:
     """One sellable product with images, features and active SKUs prefetched; 404 otherwise.
 
-    Annotated with `fit_<choice>` (e.g. `fit_runs_small`): approved reviews per
-    fit, counted in the product's own query (scalar subqueries on the
-    (product, is_approved) index), so the fit summary costs no extra query.
+    The fit summary and the rating distribution are the product's own counters
+    (`fit_<fit>_count`, `rating_<star>_count`, kept by the reviews app), so
+    they cost no extra query.
     """
-    fit_counts = {f"fit_{choice}": _approved_fit_count(choice) for choice in ReviewFit.values}
     queryset = (
         product_list(market=market)
-        .annotate(**fit_counts)
         .select_related("category", "subcategory")
         .prefetch_related(
             "images",
@@ -155,16 +138,14 @@ def product_related(*, market: str, product: Product) -> list[Product]:
 
 
 def product_rating_summary(*, product: Product) -> dict[str, Any]:
-    """Average, count and the 1-5 distribution of approved reviews (one query)."""
-    rows = (
-        Review.objects.filter(product=product, is_approved=True)
-        .values("rating")
-        .annotate(count=Count("id"))
-        .order_by()
-    )
-    distribution = {str(star): 0 for star in range(1, 6)}
-    for row in rows:
-        distribution[str(row["rating"])] = row["count"]
+    """Average, count and the 1-5 distribution of approved reviews (the product's counters)."""
+    distribution = {
+        "1": product.rating_1_count,
+        "2": product.rating_2_count,
+        "3": product.rating_3_count,
+        "4": product.rating_4_count,
+        "5": product.rating_5_count,
+    }
     total = sum(distribution.values())
     average = sum(int(star) * n for star, n in distribution.items()) / total if total else 0
     return {"average": f"{average:.2f}", "count": total, "distribution": distribution}
@@ -174,16 +155,6 @@ def product_in_wishlist(*, user, product_id: int) -> bool:
     if not user or not user.is_authenticated:
         return False
     return WishlistItem.objects.filter(wishlist__user=user, product_id=product_id).exists()
-
-
-def product_reviews(*, product: Product) -> QuerySet[Review]:
-    """Approved reviews, newest first, with author and images."""
-    return (
-        Review.objects.filter(product=product, is_approved=True)
-        .select_related("user")
-        .prefetch_related("images")
-        .order_by("-created_at", "-id")
-    )
 
 
 def product_facets(

@@ -38,6 +38,7 @@ INSTALLED_APPS = [
     "users",
     "products",
     "orders",
+    "reviews",
     "banners",
     "store_manager",
     "demo",

@@ -25,8 +25,6 @@ from orders.models import (
     Order,
     OrderItem,
     OrderStatusHistory,
-    Review,
-    ReviewImage,
 )
 from products.models import (
     SKU,
@@ -41,6 +39,7 @@ from products.models import (
     Wishlist,
     WishlistItem,
 )
+from reviews.models import Review, ReviewImage
 from store_manager.models import (
     DailyReport,
     ManagerActivityLog,
@@ -53,7 +52,7 @@ from users.models import Address, Notification, PaymentMethod, User, Verificatio
 
 pytestmark = pytest.mark.django_db
 
-APP_LABELS = ("users", "products", "orders", "banners", "store_manager")
+APP_LABELS = ("users", "products", "orders", "reviews", "banners", "store_manager")
 MODELS = [model for label in APP_LABELS for model in apps.get_app_config(label).get_models()]
 HELPER_TABLES = (IdempotencyKey,)
 # Written only by code (audit trail, status history, login flow, reporting jobs).

@@ -4,9 +4,10 @@ import pytest
 from django.db.models import ProtectedError
 
 from main.testing import violates_constraint
-from orders.models import Order, OrderStatusHistory, Review
+from orders.models import Order, OrderStatusHistory
 from orders.tests.factories import OrderFactory, OrderItemFactory
 from products.tests.factories import ProductFactory
+from reviews.models import Review
 from users.tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db

@@ -112,15 +112,15 @@ class CategoryRefOutput(serializers.Serializer):
 
 
 class FitSummaryOutput(serializers.Serializer):
-    """How approved reviewers found the fit; reads `product_detail_get`'s annotations."""
+    """How approved reviewers found the fit; reads the product's fit counters."""
 
-    runs_small = serializers.IntegerField(source="fit_runs_small")
-    true_to_size = serializers.IntegerField(source="fit_true_to_size")
-    runs_large = serializers.IntegerField(source="fit_runs_large")
+    runs_small = serializers.IntegerField(source="fit_runs_small_count")
+    true_to_size = serializers.IntegerField(source="fit_true_to_size_count")
+    runs_large = serializers.IntegerField(source="fit_runs_large_count")
     total = serializers.SerializerMethodField()
 
     def get_total(self, obj) -> int:
-        return obj.fit_runs_small + obj.fit_true_to_size + obj.fit_runs_large
+        return obj.fit_runs_small_count + obj.fit_true_to_size_count + obj.fit_runs_large_count
 
 
 class ProductDetailOutput(_PricedProductMixin):
@@ -166,25 +166,3 @@ class FacetsOutput(serializers.Serializer):
 
     def get_currency(self, obj) -> str:
         return market_config(self.context["market"]).currency
-
-
-class ReviewImageOutput(serializers.Serializer):
-    id = serializers.IntegerField()
-    url = AbsoluteMediaField(source="image")
-
-
-class ReviewOutput(serializers.Serializer):
-    id = serializers.IntegerField()
-    rating = serializers.IntegerField()
-    title = serializers.CharField()
-    text = serializers.CharField()
-    fit = serializers.CharField()
-    author = serializers.SerializerMethodField()
-    created_at = serializers.DateTimeField()
-    images = ReviewImageOutput(many=True)
-
-    def get_author(self, obj) -> str:
-        # First name and last initial only: reviews are public.
-        user = obj.user
-        initial = f" {user.last_name[:1]}." if user.last_name else ""
-        return f"{user.first_name}{initial}".strip() or "Customer"

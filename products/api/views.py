@@ -23,7 +23,6 @@ from products.api.serializers import (
     FacetsOutput,
     ProductDetailOutput,
     ProductListOutput,
-    ReviewOutput,
 )
 from products.filters import FACET_PARAMS, PRICE_PARAMS, ProductFilter, filter_products
 
@@ -89,7 +88,6 @@ class ProductViewSet(CatalogueViewSet):
         "list": ProductListOutput,
         "retrieve": ProductDetailOutput,
         "facets": FacetsOutput,
-        "reviews": ReviewOutput,
     }
 
     @extend_schema(parameters=PRODUCT_FILTER_PARAMETERS)
@@ -137,13 +135,5 @@ class ProductViewSet(CatalogueViewSet):
                 querysets=querysets, base=filter_products(base, params)
             )
             return FacetsOutput(facets, context=self.get_serializer_context()).data
-
-        return Response(self.cached(build))
-
-    @action(detail=True, methods=["get"])
-    def reviews(self, request, slug=None):
-        def build():
-            product = selectors.product_sellable_get(market=request.market, slug=slug)
-            return self.paginated(selectors.product_reviews(product=product), ReviewOutput)
 
         return Response(self.cached(build))

@@ -1,12 +1,12 @@
-"""Input and output shapes of `POST reviews/` (docs/REVIEWS.md)."""
+"""Input and output shapes of `POST reviews/` and `products/{slug}/reviews/` (docs/REVIEWS.md)."""
 
 from __future__ import annotations
 
 from rest_framework import serializers
 
 from main.serializers import AbsoluteMediaField
-from orders.models import ReviewFit
-from orders.review_services import (
+from reviews.models import ReviewFit
+from reviews.services import (
     REVIEW_MAX_IMAGES,
     REVIEW_TEXT_MAX_LENGTH,
     REVIEW_TITLE_MAX_LENGTH,
@@ -54,3 +54,25 @@ class ReviewCreatedOutput(serializers.Serializer):
     is_approved = serializers.BooleanField()
     images = ReviewImageCreatedOutput(many=True)
     created_at = serializers.DateTimeField()
+
+
+class ReviewImageOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    url = AbsoluteMediaField(source="image")
+
+
+class ReviewOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    rating = serializers.IntegerField()
+    title = serializers.CharField()
+    text = serializers.CharField()
+    fit = serializers.CharField()
+    author = serializers.SerializerMethodField()
+    created_at = serializers.DateTimeField()
+    images = ReviewImageOutput(many=True)
+
+    def get_author(self, obj) -> str:
+        # First name and last initial only: reviews are public.
+        user = obj.user
+        initial = f" {user.last_name[:1]}." if user.last_name else ""
+        return f"{user.first_name}{initial}".strip() or "Customer"

@@ -12,9 +12,9 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import override_settings
 from PIL import Image, ImageFile
 
-from orders.models import Review, ReviewImage
-from orders.tests import test_reviews as reviews
-from orders.tests.test_reviews import image_file, post
+from reviews.models import Review, ReviewImage
+from reviews.tests import test_reviews as reviews
+from reviews.tests.test_reviews import image_file, post
 
 pytestmark = pytest.mark.django_db
 

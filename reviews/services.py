@@ -11,9 +11,12 @@ Rules (docs/REVIEWS.md):
   decode (400 `image_too_large`). What passes is downscaled to
   `settings.REVIEW_IMAGE_MAX_SIDE` on its long side and re-encoded before
   storage so no metadata (EXIF with GPS, comments, ICC, XMP) survives.
-- `Product.rating_avg` / `reviews_count` are recomputed from the approved
-  reviews with one aggregate while the product row is locked, never `+= 1`:
-  `product_rating_refresh()` is the only writer of those two fields.
+- `Product.rating_avg` / `reviews_count`, the star distribution
+  (`rating_1_count` … `rating_5_count`) and the fit counts
+  (`fit_runs_small_count`, `fit_true_to_size_count`, `fit_runs_large_count`)
+  are recomputed from the approved reviews with one aggregate while the
+  product row is locked, never `+= 1`: `product_rating_refresh()` is the only
+  writer of those fields, so the catalogue reads them without touching reviews.
 """
 
 from __future__ import annotations
@@ -28,14 +31,15 @@ from decimal import ROUND_HALF_UP, Decimal
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
-from django.db.models import Count, Sum
+from django.db.models import Count, Q, Sum
 from django.utils import timezone
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from main.exceptions import ApplicationError, Conflict
 from main.http_cache import catalogue_cache_invalidate_on_commit
-from orders.models import OrderItem, OrderStatus, Review, ReviewImage
+from orders.models import OrderItem, OrderStatus
 from products.models import Product
+from reviews.models import Review, ReviewFit, ReviewImage
 
 REVIEW_MAX_IMAGES = 5
 REVIEW_IMAGE_MAX_BYTES = 5 * 1024 * 1024
@@ -204,22 +208,37 @@ def _delivered_item(*, user, product_id: int) -> OrderItem | None:
     )
 
 
-def product_rating_refresh(*, product_id: int) -> Product | None:
-    """Recompute `rating_avg` and `reviews_count` from the product's approved reviews.
+# The Product counters kept from approved reviews: star → field, fit → field.
+RATING_COUNT_FIELDS = {star: f"rating_{star}_count" for star in range(1, 6)}
+FIT_COUNT_FIELDS = {fit: f"fit_{fit}_count" for fit in ReviewFit.values}
 
-    Locks the product row first (`SELECT … FOR NO KEY UPDATE`: it does not
-    block inserts of rows that reference the product), then aggregates, so two
-    transactions refreshing the same product serialise and the second one's
-    aggregate sees the first one's review. Call it inside the transaction that
-    changed the reviews. The average is exact (sum / count, rounded half up to
-    two decimals). Returns the product, or None when it no longer exists.
+
+def product_rating_refresh(*, product_id: int) -> Product | None:
+    """Recompute the product's review figures from its approved reviews.
+
+    The figures: `rating_avg`, `reviews_count`, the star distribution
+    (`rating_<1-5>_count`) and the fit counts (`fit_<fit>_count`), all from
+    one aggregate. Locks the product row first (`SELECT … FOR NO KEY UPDATE`:
+    it does not block inserts of rows that reference the product), then
+    aggregates, so two transactions refreshing the same product serialise and
+    the second one's aggregate sees the first one's review. Call it inside the
+    transaction that changed the reviews. The average is exact (sum / count,
+    rounded half up to two decimals). Returns the product, or None when it no
+    longer exists.
     """
     with transaction.atomic():
         product = Product.objects.select_for_update(no_key=True).filter(pk=product_id).first()
         if product is None:
             return None
+        counters = {
+            **{
+                field: Count("id", filter=Q(rating=star))
+                for star, field in RATING_COUNT_FIELDS.items()
+            },
+            **{field: Count("id", filter=Q(fit=fit)) for fit, field in FIT_COUNT_FIELDS.items()},
+        }
         figures = Review.objects.filter(product_id=product_id, is_approved=True).aggregate(
-            count=Count("id"), total=Sum("rating")
+            count=Count("id"), total=Sum("rating"), **counters
         )
         count = figures["count"] or 0
         average = (
@@ -227,8 +246,14 @@ def product_rating_refresh(*, product_id: int) -> Product | None:
             if count
             else Decimal("0.00")
         )
-        product.rating_avg, product.reviews_count = average, count
-        Product.objects.filter(pk=product_id).update(rating_avg=average, reviews_count=count)
+        values = {
+            "rating_avg": average,
+            "reviews_count": count,
+            **{field: figures[field] or 0 for field in counters},
+        }
+        for field, value in values.items():
+            setattr(product, field, value)
+        Product.objects.filter(pk=product_id).update(**values)
     return product
 
 

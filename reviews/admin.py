@@ -1,16 +1,16 @@
 """Review moderation in the admin.
 
 Every write here that can change what counts (approving, unapproving, deleting
-a review) refreshes the product's `rating_avg`/`reviews_count` through
-`orders.review_services`, in the same transaction; the mixin invalidates the
-catalogue cache after commit.
+a review) refreshes the product's review figures (`rating_avg`, `reviews_count`,
+the star and fit counts) through `reviews.services`, in the same transaction;
+the mixin invalidates the catalogue cache after commit.
 """
 
 from django.contrib import admin, messages
 
 from main.admin_mixins import InvalidatesCatalogueCacheMixin
-from orders.models import Review, ReviewImage
-from orders.review_services import product_rating_refresh, reviews_delete, reviews_set_approved
+from reviews.models import Review, ReviewImage
+from reviews.services import product_rating_refresh, reviews_delete, reviews_set_approved
 
 
 class _CustomerContentMixin:
@@ -57,7 +57,7 @@ class ReviewAdmin(InvalidatesCatalogueCacheMixin, admin.ModelAdmin):
         return False
 
     def save_model(self, request, obj, form, change):
-        # The change form runs in a transaction: the rating moves with the flag.
+        # The change form runs in a transaction: the figures move with the flag.
         super().save_model(request, obj, form, change)
         product_rating_refresh(product_id=obj.product_id)
 

@@ -6,8 +6,8 @@ from django.core.files.base import ContentFile
 from django.utils import timezone
 
 from main.markets import CatalogMarket
-from orders.models import Review, ReviewImage
 from products.tests.factories import ProductFactory, ProductPriceFactory
+from reviews.models import Review, ReviewImage
 from users.tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db

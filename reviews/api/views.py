@@ -1,0 +1,61 @@
+"""Review API.
+
+- `POST reviews/`: a verified buyer reviews a product (rules: `reviews.services`).
+- `GET products/{slug}/reviews/`: a sellable product's approved reviews, newest
+  first, paginated. A catalogue view (`CatalogueViewSet`: viewer's market,
+  anonymous access, HTTP and server-side caching) registered under the
+  `products` prefix, so the URL, its name (`product-reviews`) and its OpenAPI
+  operation stay those it had on `ProductViewSet`.
+"""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import status
+from rest_framework.decorators import action
+from rest_framework.generics import GenericAPIView
+from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.response import Response
+
+from main.parsers import JSONParser
+from main.request_market import MarketContextMixin
+from products import selectors as product_selectors
+from products.api.views import CatalogueViewSet
+from reviews import selectors, services
+from reviews.api.serializers import ReviewCreatedOutput, ReviewCreateInput, ReviewOutput
+
+
+class ReviewCreateView(MarketContextMixin, GenericAPIView):
+    permission_classes = (IsAuthenticated,)
+    parser_classes = (MultiPartParser, FormParser, JSONParser)
+    serializer_class = ReviewCreateInput
+
+    @extend_schema(
+        request={"multipart/form-data": ReviewCreateInput},
+        responses={201: ReviewCreatedOutput},
+        description=(
+            "Only a customer with a delivered order item of the product (403 not_a_buyer), "
+            "once per product (409 review_exists). See docs/REVIEWS.md."
+        ),
+    )
+    def post(self, request):
+        data = ReviewCreateInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        review = services.review_create(user=request.user, **data.validated_data)
+        output = ReviewCreatedOutput(review, context=self.get_serializer_context())
+        return Response(output.data, status=status.HTTP_201_CREATED)
+
+
+# `products/{slug}/reviews/` only: the product routes themselves are `ProductViewSet`'s.
+# No docstring of its own: the OpenAPI description stays `CatalogueViewSet`'s, as before.
+class ProductReviewViewSet(CatalogueViewSet):
+    output_serializers = {"list": ReviewOutput, "reviews": ReviewOutput}
+
+    @action(detail=True, methods=["get"])
+    def reviews(self, request, slug=None):
+        def build():
+            product = product_selectors.product_sellable_get(market=request.market, slug=slug)
+            return self.paginated(selectors.product_reviews(product=product), ReviewOutput)
+
+        return Response(self.cached(build))
