@@ -5,3 +5,12 @@ class OrdersConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "orders"
     verbose_name = "Orders"
+
+    def ready(self) -> None:
+        # In ready(), not at module level: tasks import models (the app registry must be ready).
+        from orders import tasks
+        from orders.events import ORDER_CREATED, ORDER_STATUS_CHANGED
+
+        # The customer hears of every order event (docs/EVENTS.md).
+        ORDER_CREATED.subscribe(tasks.notify_order_created)
+        ORDER_STATUS_CHANGED.subscribe(tasks.notify_order_status_changed)

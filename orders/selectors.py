@@ -30,3 +30,17 @@ def order_detail(*, user, order_number: str) -> Order | None:
         )
         .first()
     )
+
+
+def order_event_get(*, order_id: int, event_id: int) -> tuple[Order, OrderStatusHistory] | None:
+    """The order and the status-history row of an order event, read fresh by a subscriber.
+
+    None when the pair does not exist (the change was rolled back, or the ids
+    do not belong together): a subscriber then does nothing.
+    """
+    event = (
+        OrderStatusHistory.objects.select_related("order__user")
+        .filter(pk=event_id, order_id=order_id)
+        .first()
+    )
+    return (event.order, event) if event else None

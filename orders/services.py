@@ -439,7 +439,7 @@ def order_transition(
         )
         if at is not None:
             OrderStatusHistory.objects.filter(pk=history.pk).update(created_at=at)
-        events.order_status_changed(locked, event_id=history.pk)
+        events.order_status_changed(locked, event_id=history.pk, from_status=from_status)
     return locked
 
 

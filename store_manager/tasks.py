@@ -8,8 +8,27 @@ report is recomputed from the orders and upserted.
 from __future__ import annotations
 
 import logging
+from datetime import date
+from typing import Any
 
 from celery import shared_task
+
+from orders.models import OrderStatus
+from orders.selectors import order_event_get
+from store_manager.models import ManagerNotification
+from store_manager.notifications import notify_managers
+from store_manager.report_services import (
+    ReportDeliveryError,
+    daily_report_build,
+    daily_report_refresh_for_order,
+    daily_report_send,
+    reports_to_deliver,
+)
+from store_manager.snapshot_services import (
+    snapshots_after_midnight,
+    snapshots_for_order,
+    snapshots_last_hour,
+)
 
 logger = logging.getLogger("marque.analytics")
 
@@ -19,15 +38,13 @@ logger = logging.getLogger("marque.analytics")
 
 
 @shared_task(acks_late=True)
-def recompute_order_periods(order_id: int) -> int:
+def recompute_order_periods(order_id: int, **event: Any) -> int:
     """Recompute the hour, day, week and month snapshots an order belongs to.
 
-    Queued by the orders services with `transaction.on_commit` on every order
-    creation and status change (SPEC §6). A daily report already built for the
-    order's day gets its figures refreshed too (it is not e-mailed again).
+    Subscribed to order.created and order.status_changed (SPEC §6). A daily
+    report already built for the order's day gets its figures refreshed too (it
+    is not e-mailed again). Idempotent: everything is recomputed from the orders.
     """
-    from store_manager.report_services import daily_report_refresh_for_order
-    from store_manager.snapshot_services import snapshots_for_order
 
     written = snapshots_for_order(order_id=order_id)
     daily_report_refresh_for_order(order_id=order_id)
@@ -35,10 +52,51 @@ def recompute_order_periods(order_id: int) -> int:
 
 
 @shared_task(acks_late=True)
+def notify_managers_of_new_order(order_id: int, event_id: int, **event: Any) -> int:
+    """order.created: the market's opted-in managers hear of it (once per manager and event)."""
+    found = order_event_get(order_id=order_id, event_id=event_id)
+    if found is None:
+        return 0
+    order, _ = found
+    return notify_managers(
+        market=order.market,
+        type=ManagerNotification.Type.NEW_ORDER,
+        title=f"New order {order.order_number}",
+        message=f"{order.total} {order.currency}, {order.shipping_city}",
+        data=_order_data(order) | {"total": str(order.total)},
+        event_id=event_id,
+    )
+
+
+@shared_task(acks_late=True)
+def notify_managers_of_cancellation(
+    order_id: int, event_id: int, to_status: str | None = None, **event: Any
+) -> int:
+    """order.status_changed to cancelled: a high-priority notice to the market's managers."""
+    if to_status != OrderStatus.CANCELLED:
+        return 0
+    found = order_event_get(order_id=order_id, event_id=event_id)
+    if found is None or found[1].to_status != OrderStatus.CANCELLED:
+        return 0
+    order, history = found
+    return notify_managers(
+        market=order.market,
+        type=ManagerNotification.Type.ORDER_CANCELLED,
+        priority=ManagerNotification.Priority.HIGH,
+        title=f"Order {order.order_number} cancelled",
+        message=history.note,
+        data=_order_data(order) | {"from_status": history.from_status},
+        event_id=event_id,
+    )
+
+
+def _order_data(order) -> dict[str, str]:
+    return {"order_number": order.order_number, "market": order.market}
+
+
+@shared_task(acks_late=True)
 def snapshot_last_hour() -> int:
     """Hourly: upsert the last closed hour of every market."""
-    from store_manager.snapshot_services import snapshots_last_hour
-
     return snapshots_last_hour()
 
 
@@ -52,9 +110,6 @@ def snapshot_after_midnight(market: str) -> str:
     days that was built but never fully delivered (a mail outage heals the
     next night).
     """
-    from store_manager.report_services import daily_report_build, reports_to_deliver
-    from store_manager.snapshot_services import snapshots_after_midnight
-
     day = snapshots_after_midnight(market=market)
     daily_report_build(market=market, report_date=day)
     for report_date in reports_to_deliver(market=market, last_day=day):
@@ -79,14 +134,6 @@ def send_daily_report(self, market: str, report_date: str) -> int:
     Retried with exponential backoff when an e-mail fails; a retry sends only to
     the recipients whose e-mail failed (report_services.daily_report_send).
     """
-    from datetime import date
-
-    from store_manager.report_services import (
-        ReportDeliveryError,
-        daily_report_build,
-        daily_report_send,
-    )
-
     report = daily_report_build(market=market, report_date=date.fromisoformat(report_date))
     try:
         return daily_report_send(report=report)

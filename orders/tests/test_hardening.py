@@ -9,13 +9,13 @@ from django.contrib.admin.sites import site
 from kombu.exceptions import OperationalError
 
 from orders import stock, tasks
-from orders.events import RECOMPUTE_SNAPSHOTS
 from orders.models import Order, OrderStatusHistory
 from orders.services import order_transition
 from orders.tests.helpers import INLINE_KG, checkout, fill_cart, priced_sku
 from outbox.models import OutboxMessage
 from outbox.services import outbox_relay
 from products.models import SKU, Product
+from store_manager import tasks as manager_tasks
 from store_manager.models import ManagerNotification, ManagerSettings, StoreManager
 from users.models import Notification, User
 from users.tests.factories import UserFactory
@@ -48,7 +48,8 @@ def test_a_broker_outage_after_commit_still_answers_201_and_loses_nothing(
     assert (waiting.task, waiting.attempts) == ("orders.tasks.notify_order_created", 1)
     assert "down" in waiting.last_error
     # The other message of the same commit still went out (snapshots recomputed).
-    assert OutboxMessage.objects.get(task=RECOMPUTE_SNAPSHOTS).sent_at is not None
+    recompute = OutboxMessage.objects.get(task="store_manager.tasks.recompute_order_periods")
+    assert recompute.completed_at is not None
     assert not Notification.objects.filter(user=customer).exists()
 
     # The broker is back: the relay sends what waited, and the customer is told.
@@ -67,6 +68,7 @@ def test_notification_tasks_deliver_once_when_redelivered(
     created = OrderStatusHistory.objects.get(order=order)
     for _ in range(2):
         tasks.notify_order_created(order.pk, created.pk)
+        manager_tasks.notify_managers_of_new_order(order.pk, created.pk)
     assert Notification.objects.filter(user=customer).count() == 1
     assert ManagerNotification.objects.filter(manager=kg, type="new_order").count() == 1
 
@@ -74,6 +76,9 @@ def test_notification_tasks_deliver_once_when_redelivered(
     cancelled = OrderStatusHistory.objects.get(order=order, to_status="cancelled")
     for _ in range(2):
         tasks.notify_order_status_changed(order.pk, cancelled.pk)
+        manager_tasks.notify_managers_of_cancellation(
+            order.pk, cancelled.pk, from_status="pending", to_status="cancelled"
+        )
     assert Notification.objects.filter(user=customer).count() == 2
     note = ManagerNotification.objects.get(manager=kg, type="order_cancelled")
     assert (note.priority, note.message, note.data["market"]) == ("high", "late", "KG")

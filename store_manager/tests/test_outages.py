@@ -129,17 +129,17 @@ def test_broker_outage_every_order_action_answers_normally_and_nothing_is_lost(
         assert statuses[number] == statuses[cancel.order_number] == OrderStatus.CANCELLED
         assert statuses[confirm.order_number] == OrderStatus.CONFIRMED
         assert statuses[resume.order_number] == OrderStatus.PENDING
-        # Seven events, two messages each, all waiting for the broker.
+        # Seven events, three subscribers each, all waiting for the broker.
         waiting = OutboxMessage.objects.filter(sent_at__isnull=True)
-        assert waiting.count() == 14
+        assert waiting.count() == 21
         assert not Notification.objects.filter(user=customer).exists()
 
         # The broker comes back (empty, like a restarted Redis without persistence).
         private_redis.start()
         settings.OUTBOX_RELAY_GRACE_SECONDS = 0
-        assert outbox_relay() == 14
+        assert outbox_relay() == 21
         assert not waiting.exists()
-        assert private_redis.client().llen("celery") == 14
+        assert private_redis.client().llen("celery") == 21
 
         # …and goes down again before a worker took them: the queue is lost.
         private_redis.stop()
@@ -150,10 +150,10 @@ def test_broker_outage_every_order_action_answers_normally_and_nothing_is_lost(
             sent_at=timezone.now()
             - timezone.timedelta(seconds=settings.OUTBOX_REDELIVER_AFTER_SECONDS + 1)
         )
-        assert outbox_relay() == 14  # not done after the redelivery delay: sent again
+        assert outbox_relay() == 21  # not done after the redelivery delay: sent again
 
     ran = _drain(private_redis)
-    assert len(ran) == 14
+    assert len(ran) == 21
     assert outbox_pending() == 0  # each marked done by its header
     assert ran.count("store_manager.tasks.recompute_order_periods") == 7
     # 0 lost notifications: the customer heard of the order and of its cancellation.
