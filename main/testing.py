@@ -10,6 +10,8 @@ import pytest
 import redis
 from django.db import IntegrityError, connection, transaction
 
+from main.celery import app
+
 
 @contextmanager
 def violates_constraint(name: str):
@@ -99,8 +101,6 @@ def celery_on_broker(url: str):
     producer pool is dropped on the way in and out, so no connection to the
     other broker is reused.
     """
-    from main.celery import app
-
     keys = ("CELERY_BROKER_URL", "CELERY_TASK_ALWAYS_EAGER")
     saved = {key: app.conf[key] for key in keys}
     app.conf.update(CELERY_BROKER_URL=url, CELERY_TASK_ALWAYS_EAGER=False)

@@ -33,7 +33,7 @@ from main.markets import MarketMismatch, parse_phone
 from main.throttling import CACHE_ERRORS, CacheUnavailable
 from users.models import User, VerificationCode
 from users.services import notify_user
-from users.sms import send_sms
+from users.sms import send_sms, send_sms_task
 
 logger = logging.getLogger("marque.auth")
 
@@ -162,8 +162,6 @@ def _dispatch_sms(*, code_id: int, phone: str, body: str) -> None:
     If it cannot go out, the code is deleted (nothing usable remains), the resend
     cooldown is released, and the client gets 503 `sms_unavailable`.
     """
-    from users.tasks import send_sms_task
-
     try:
         if settings.CELERY_TASK_ALWAYS_EAGER:
             send_sms(phone, body)

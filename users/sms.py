@@ -14,6 +14,7 @@ import sys
 from dataclasses import dataclass
 from typing import Any, TextIO
 
+from celery import shared_task
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
@@ -113,3 +114,17 @@ def get_backend(path: str | None = None, **kwargs: Any) -> BaseSMSBackend:
 def send_sms(to: str, body: str) -> None:
     """Send one SMS through the configured backend. Raises `SMSError` on provider failure."""
     get_backend().send(to, body)
+
+
+@shared_task(
+    name="users.tasks.send_sms_task",  # its name since it was defined in users/tasks.py
+    autoretry_for=(SMSError,),
+    retry_backoff=5,  # 5 s, 10 s, 20 s, … with jitter
+    retry_backoff_max=120,
+    retry_jitter=True,
+    max_retries=4,  # the code lives 5 minutes: later retries would deliver a dead code
+    acks_late=True,
+)
+def send_sms_task(to: str, body: str) -> None:
+    """Send one SMS through the configured backend; provider failures retry with back-off."""
+    send_sms(to, body)
