@@ -40,6 +40,8 @@ class MarketConfig:
     currency: str
     time_zone: ZoneInfo
     languages: tuple[str, ...]  # the first is the default
+    region: str  # ISO 3166 region whose national phone format a customer may type
+    phone_example: str
 
     @property
     def phone_prefix(self) -> str:
@@ -58,6 +60,8 @@ MARKETS: dict[str, MarketConfig] = {
         currency=Currency.KGS,
         time_zone=ZoneInfo("Asia/Bishkek"),
         languages=("ru", "ky", "en"),
+        region="KG",
+        phone_example="+996 700 123 456",
     ),
     Market.US: MarketConfig(
         code=Market.US,
@@ -66,6 +70,8 @@ MARKETS: dict[str, MarketConfig] = {
         currency=Currency.USD,
         time_zone=ZoneInfo("America/New_York"),
         languages=("en",),
+        region="US",
+        phone_example="+1 212 555 0101",
     ),
 }
 
@@ -79,7 +85,7 @@ def market_config(market: str) -> MarketConfig:
 class InvalidPhone(ApplicationError):
     status_code = 400
     code = "invalid"
-    default_detail = "Enter a valid phone number in international format, e.g. +996700123456."
+    default_detail = "Enter a valid phone number, e.g. +996 700 123 456 or +1 212 555 0101."
 
 
 class UnsupportedMarket(ApplicationError):
@@ -101,9 +107,7 @@ class PhoneNotMobile(ApplicationError):
 
     status_code = 400
     code = "phone_not_mobile"
-    default_detail = (
-        "This number cannot receive SMS codes. Enter a mobile number, e.g. +996700123456."
-    )
+    default_detail = "This number cannot receive SMS codes. Enter a mobile number."
 
 
 class InvalidMarket(ApplicationError):
@@ -138,39 +142,69 @@ def phone_can_receive_sms(parsed: ParsedPhone) -> bool:
     )
 
 
-def parse_phone(raw: str, *, field: str = "phone", for_sms: bool = False) -> ParsedPhone:
-    """Normalise a phone number to E.164 and find its market.
+def _phone_message(error: type[ApplicationError], market: str | None) -> str:
+    """The error's message, with an example number of the market the customer is in."""
+    if market is None or error is UnsupportedMarket:
+        return str(error.default_detail)
+    example = market_config(market).phone_example
+    if error is PhoneNotMobile:
+        return f"{PhoneNotMobile.default_detail[:-1]}, e.g. {example}."
+    return f"Enter a valid phone number, e.g. {example}."
 
-    Numbers must be international ("+996…", "00996…" or "996…"); spaces,
-    dashes and brackets are ignored; only ASCII digits count. Raises
-    `InvalidPhone` for a number that is not a valid phone number and
-    `UnsupportedMarket` for a valid number of a country MARQUE does not sell
-    in (for +1: anything outside the United States itself). With `for_sms`
-    (a number an SMS code will be sent to) it then raises `PhoneNotMobile`
-    unless `phone_can_receive_sms()` accepts the number.
-    """
-    text = "".join(ch for ch in str(raw or "") if ch in "0123456789+")
+
+def _parse_number(text: str, market: str | None) -> phonenumbers.PhoneNumber | None:
+    """A valid number from cleaned input: national format of `market` first, then international."""
+    international = text.startswith(("+", "00"))
+    if market is not None and not international:
+        try:
+            number = phonenumbers.parse(text, market_config(market).region)
+        except phonenumbers.NumberParseException:
+            number = None
+        if number is not None and phonenumbers.is_valid_number(number):
+            return number
     if text.startswith("00"):
         text = "+" + text[2:]
-    elif text and not text.startswith("+"):
+    elif text and not international:
         text = "+" + text
     try:
         number = phonenumbers.parse(text, None)
     except phonenumbers.NumberParseException:
-        number = None
-    if number is None or not phonenumbers.is_valid_number(number):
-        raise InvalidPhone(errors={field: [InvalidPhone.default_detail]})
-    market = _MARKET_BY_COUNTRY_CODE.get(number.country_code)
+        return None
+    return number if phonenumbers.is_valid_number(number) else None
+
+
+def parse_phone(
+    raw: str, *, field: str = "phone", for_sms: bool = False, market: str | None = None
+) -> ParsedPhone:
+    """Normalise a phone number to E.164 and find its market.
+
+    International numbers ("+996…", "00996…" or "996…") always parse. With
+    `market` (the market the customer is in), that market's national format
+    parses too: "0700 123 456" in KG, "(212) 555-0101" in US. Spaces, dashes,
+    dots and brackets are ignored; only ASCII digits count. Raises
+    `InvalidPhone` for a number that is not a valid phone number (its message
+    shows an example of `market`), and `UnsupportedMarket` for a valid number
+    of a country MARQUE does not sell in (for +1: anything outside the United
+    States itself). With `for_sms` (a number an SMS code will be sent to) it
+    then raises `PhoneNotMobile` unless `phone_can_receive_sms()` accepts it.
+    """
+    text = "".join(ch for ch in str(raw or "") if ch in "0123456789+")
+    number = _parse_number(text, market)
+    if number is None:
+        message = _phone_message(InvalidPhone, market)
+        raise InvalidPhone(message, errors={field: [message]})
+    found = _MARKET_BY_COUNTRY_CODE.get(number.country_code)
     # +1 is shared by about 20 countries (Canada, the Caribbean): only the US
     # itself is a market, which also keeps SMS away from toll-fraud destinations.
-    if market == Market.US and phonenumbers.region_code_for_number(number) != "US":
-        market = None
-    if market is None:
+    if found == Market.US and phonenumbers.region_code_for_number(number) != "US":
+        found = None
+    if found is None:
         raise UnsupportedMarket(errors={field: [UnsupportedMarket.default_detail]})
     e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-    parsed = ParsedPhone(e164=e164, market=market, number_type=phonenumbers.number_type(number))
+    parsed = ParsedPhone(e164=e164, market=found, number_type=phonenumbers.number_type(number))
     if for_sms and not phone_can_receive_sms(parsed):
-        raise PhoneNotMobile(errors={field: [PhoneNotMobile.default_detail]})
+        message = _phone_message(PhoneNotMobile, market or found)
+        raise PhoneNotMobile(message, errors={field: [message]})
     return parsed
 
 

@@ -189,8 +189,11 @@ def otp_request(
     requester_ip: str | None = None,
     purpose: str = LOGIN,
     body_template=_login_sms,
+    market: str | None = None,
 ) -> str:
     """Issue a code for `phone` and send it after commit. Returns the E.164 number.
+
+    `market`: the market the request is in, whose national phone format parses.
 
     A new code supersedes every earlier unused code of the same phone and
     purpose: only the newest one can ever be used.
@@ -201,7 +204,7 @@ def otp_request(
     `SMSUnavailable` when sending fails eagerly or the broker cannot be reached.
     Never says whether an account exists.
     """
-    e164 = parse_phone(phone, for_sms=True).e164
+    e164 = parse_phone(phone, for_sms=True, market=market).e164
     _check_phone_lock(e164)
 
     now = timezone.now()
@@ -291,9 +294,12 @@ def otp_consume(*, phone: str, code: str, purpose: str = LOGIN) -> None:
         raise error
 
 
-def otp_verify(*, phone: str, code: str) -> tuple[User, bool]:
-    """Sign in with a code: returns (user, is_new_user). The first sign-in creates the user."""
-    e164 = parse_phone(phone).e164
+def otp_verify(*, phone: str, code: str, market: str | None = None) -> tuple[User, bool]:
+    """Sign in with a code: returns (user, is_new_user). The first sign-in creates the user.
+
+    `market`: the market the request is in, whose national phone format parses.
+    """
+    e164 = parse_phone(phone, market=market).e164
     otp_consume(phone=e164, code=code)
     user = User.objects.filter(phone=e164).first()
     created = False
@@ -375,7 +381,7 @@ def phone_change_request(*, user: User, phone: str, requester_ip: str | None = N
     It must be a mobile number (`PhoneNotMobile`, checked before the market) of
     the account's market (orders belong to a market).
     """
-    parsed = parse_phone(phone, for_sms=True)
+    parsed = parse_phone(phone, for_sms=True, market=user.market)
     if parsed.market != user.market:
         raise PhoneMarketMismatch()
     if parsed.e164 == user.phone:
@@ -404,7 +410,7 @@ def phone_change_confirm(*, user: User, phone: str, code: str) -> User:
     A number that belongs to another account is refused with the same answer
     whoever owns it (`phone_unavailable`).
     """
-    parsed = parse_phone(phone)
+    parsed = parse_phone(phone, market=user.market)
     if parsed.market != user.market:
         raise PhoneMarketMismatch()
     try:

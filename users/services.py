@@ -161,7 +161,7 @@ ADDRESS_FIELDS = (
 
 def address_phone(*, user: User, raw: str) -> str:
     """A delivery phone in E.164; it must be of the user's market (addresses and checkout)."""
-    parsed = parse_phone(raw)
+    parsed = parse_phone(raw, market=user.market)
     if parsed.market != user.market:
         prefix = market_config(user.market).phone_prefix
         message = f"Enter a {prefix} number: deliveries go to your market ({user.market})."

@@ -9,6 +9,7 @@ from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from main.request_market import resolve_request_market
 from main.throttling import FailClosedRateThrottle, FailOpenRateThrottle
 from users.api.auth_serializers import (
     AuthUserOutput,
@@ -88,7 +89,11 @@ class OTPRequestView(_PublicAuthView):
     def post(self, request):
         data = OTPRequestInput(data=request.data)
         data.is_valid(raise_exception=True)
-        otp_request(phone=data.validated_data["phone"], requester_ip=_client_ip(request))
+        otp_request(
+            phone=data.validated_data["phone"],
+            requester_ip=_client_ip(request),
+            market=resolve_request_market(request),
+        )
         return Response(_code_sent_body(), status=status.HTTP_202_ACCEPTED)
 
 
@@ -101,7 +106,7 @@ class OTPVerifyView(_PublicAuthView):
     def post(self, request):
         data = OTPVerifyInput(data=request.data)
         data.is_valid(raise_exception=True)
-        user, created = otp_verify(**data.validated_data)
+        user, created = otp_verify(**data.validated_data, market=resolve_request_market(request))
         body = {
             **tokens_for_user(user=user),
             "user": AuthUserOutput(user).data,

@@ -47,7 +47,8 @@ class ProfileUpdateInput(serializers.Serializer):
 
     def validate_phone(self, value: str) -> str:
         try:
-            same = parse_phone(value).e164 == self.context["user"].phone
+            user = self.context["user"]
+            same = parse_phone(value, market=user.market).e164 == user.phone
         except ApplicationError:
             same = False
         if not same:
