@@ -34,9 +34,30 @@ def market_check(
     return models.CheckConstraint(condition=models.Q(**{f"{field}__in": values}), name=name)
 
 
+# The catalogue rule: a viewer of a market sees that market's and ALL objects, active
+# only. `visible_q` (SQL) and `is_visible_to` (loaded rows) are its only two
+# spellings and must agree; products' sellable rule builds on them.
+
+
+def visible_q(market: str, prefix: str = "") -> models.Q:
+    """The catalogue rule as a Q; `prefix` applies it through a relation (`"product__"`)."""
+    return models.Q(
+        **{f"{prefix}market__in": (market, CatalogMarket.ALL), f"{prefix}is_active": True}
+    )
+
+
+def is_visible_to(obj, market: str, *, as_if_active: bool = False) -> bool:
+    """`visible_q` for a loaded catalogue object (the two must agree).
+
+    `as_if_active` judges the market only, for a caller that refuses an inactive
+    object in its own way (checkout leaves it to the stock check).
+    """
+    return (as_if_active or obj.is_active) and obj.market in (market, CatalogMarket.ALL)
+
+
 class CatalogQuerySet(models.QuerySet):
     """Catalogue objects (categories, products, banners) carry a market in {KG, US, ALL}."""
 
     def visible_to(self, market: str):
         """What a viewer of `market` may see: that market's and ALL objects, active only."""
-        return self.filter(market__in=(market, CatalogMarket.ALL), is_active=True)
+        return self.filter(visible_q(market))

@@ -24,8 +24,8 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from main.exceptions import ApplicationError, Conflict
-from main.markets import CatalogMarket, market_config
-from orders import events, stock
+from main.markets import market_config
+from orders import events
 from orders.models import (
     IdempotencyKey,
     Order,
@@ -35,8 +35,9 @@ from orders.models import (
     PaymentMethodType,
     PaymentStatus,
 )
+from products import stock
 from products.cart_services import NotSoldInMarket, cart_lock
-from products.models import CartItem, ProductImage, ProductPrice
+from products.models import CartItem, ProductImage, ProductPrice, is_sellable
 from users.models import Address, User
 from users.services import ADDRESS_FIELDS, address_phone
 
@@ -209,7 +210,9 @@ def _checkout(
         raise stock.out_of_stock([f"#{pk}" for pk in quantities if pk not in locked])
     prices = _prices(market=market, product_ids={sku.product_id for sku in locked.values()})
     for sku in locked.values():
-        if sku.product.market not in (market, CatalogMarket.ALL) or sku.product_id not in prices:
+        # Market and price only: an inactive product is refused by `stock.take` below,
+        # as out of stock together with every short SKU, after the total check.
+        if not is_sellable(sku.product, market, prices.get(sku.product_id), as_if_active=True):
             raise NotSoldInMarket(f"{sku.code} is not sold in your market.")
 
     items = [

@@ -17,7 +17,7 @@ from products.models import (
     Wishlist,
     WishlistItem,
 )
-from products.stock_services import StockAdjustmentRefused, sku_save
+from products.stock import StockAdjustmentRefused, sku_save
 
 # --- Catalogue ---------------------------------------------------------------
 

@@ -7,8 +7,9 @@ from decimal import Decimal
 
 from django.db.models import OuterRef, QuerySet, Subquery
 
-from main.markets import CatalogMarket, market_config
-from products.models import CartItem, Product, ProductImage, ProductPrice
+from main.markets import market_config
+from products import stock
+from products.models import CartItem, Product, ProductImage, ProductPrice, is_sellable
 from products.selectors import product_list
 
 ZERO = Decimal("0.00")
@@ -52,21 +53,18 @@ def _cart_items(*, user, market: str) -> QuerySet[CartItem]:
 def cart_get(*, user, market: str) -> CartSummary:
     """The cart as SPEC §4 shows it. Unavailable lines are listed but not totalled.
 
-    A line is available when its SKU and product are active, the product is
-    still sold in `market` (its market and a price there) and stock covers the
-    quantity. `price_changed` compares the current price with the snapshot.
+    A line is available when its product is still sellable in `market`
+    (`products.models.is_sellable`) and the SKU can supply the quantity
+    (`products.stock.can_supply`). `price_changed` compares the current price
+    with the snapshot.
     """
     lines: list[CartLine] = []
     subtotal = ZERO
     item_count = 0
     for item in _cart_items(user=user, market=market):
         sku, product, price = item.sku, item.sku.product, item.current_price
-        sellable = (
-            product.is_active
-            and product.market in (market, CatalogMarket.ALL)
-            and price is not None
-        )
-        available = sellable and sku.is_active and sku.stock >= item.quantity
+        sellable = is_sellable(product, market, price)
+        available = sellable and stock.can_supply(sku, item.quantity)
         unit_price = price if sellable else None
         line_total = unit_price * item.quantity if unit_price is not None else None
         if available:

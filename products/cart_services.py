@@ -1,7 +1,7 @@
 """Cart and wishlist writes. Every rule about what may go into a cart lives here.
 
 Nothing here touches stock: a cart line is a wish, not a reservation; checkout
-checks and decrements stock under its own locks.
+checks and decrements stock under its own locks (`products.stock`).
 """
 
 from __future__ import annotations
@@ -11,9 +11,10 @@ from decimal import Decimal
 from django.conf import settings
 from django.db import transaction
 
-from main.exceptions import ApplicationError, Conflict
-from main.markets import CatalogMarket, MarketMismatch
-from products.models import SKU, Cart, CartItem, Product, ProductPrice, Wishlist, WishlistItem
+from main.exceptions import ApplicationError
+from main.markets import MarketMismatch
+from products.models import SKU, Cart, CartItem, Product, Wishlist, WishlistItem
+from products.stock import OutOfStock
 
 
 class InvalidQuantity(ApplicationError):
@@ -30,11 +31,6 @@ class NotSoldInMarket(MarketMismatch):
     default_detail = "This product is not sold in your market."
 
 
-class OutOfStock(Conflict):
-    code = "out_of_stock"
-    default_detail = "Not enough stock."
-
-
 class NotFound(ApplicationError):
     status_code = 404
     code = "not_found"
@@ -48,12 +44,11 @@ def _check_quantity(quantity: int) -> None:
 
 
 def _price_in(product: Product, market: str) -> Decimal:
-    """The product's current price in `market`; NotSoldInMarket when it is not sold there."""
-    if product.market not in (market, CatalogMarket.ALL):
-        raise NotSoldInMarket()
+    """The product's current price in `market`; NotSoldInMarket when it is not sellable there."""
     price = (
-        ProductPrice.objects.filter(product=product, market=market)
-        .values_list("price", flat=True)
+        Product.objects.sellable_in(market)
+        .filter(pk=product.pk)
+        .values_list("prices__price", flat=True)
         .first()
     )
     if price is None:

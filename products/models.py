@@ -5,9 +5,17 @@ from decimal import Decimal
 from django.conf import settings
 from django.core.validators import RegexValidator
 from django.db import models
+from django.db.models import Q
 
 from main.markets import CatalogMarket, Market, market_config
-from main.models import CatalogQuerySet, TimeStampedModel, market_check, money_field
+from main.models import (
+    CatalogQuerySet,
+    TimeStampedModel,
+    is_visible_to,
+    market_check,
+    money_field,
+    visible_q,
+)
 
 # Hard ceiling for a cart line in the database; the business limit is the
 # MAX_LINE_QTY setting (≤ this), enforced by the cart service.
@@ -45,11 +53,7 @@ class Category(TimeStampedModel):
 class SubcategoryQuerySet(models.QuerySet):
     def visible_to(self, market: str):
         """Subcategories follow their category's market and activity."""
-        return self.filter(
-            is_active=True,
-            category__is_active=True,
-            category__market__in=(market, CatalogMarket.ALL),
-        )
+        return self.filter(visible_q(market, "category__"), is_active=True)
 
 
 class Subcategory(TimeStampedModel):
@@ -75,10 +79,38 @@ class Subcategory(TimeStampedModel):
         return f"{self.category.name} / {self.name}"
 
 
+# "A customer may buy this product in this market": the product is visible there
+# (`main.models.visible_q`: active, its market or ALL) and has a price in that
+# market. Its category's visibility is not part of the rule. `sellable_q` (SQL) and
+# `is_sellable` (loaded rows) are its only two spellings and must agree: the
+# catalogue, cart, wishlist, checkout and the manager's dashboard all use them.
+
+
+def sellable_q(market: str, prefix: str = "") -> Q:
+    """Products sellable in `market` as a Q; `prefix` applies it through a relation.
+
+    Filtering on `prices__market` joins the price row of that market (one per
+    product), so an annotation on `prices__price` in the same query reads it.
+    The Python twin is `is_sellable`; the two must agree.
+    """
+    return visible_q(market, prefix) & Q(**{f"{prefix}prices__market": market})
+
+
+def is_sellable(
+    product: Product, market: str, price: Decimal | None, *, as_if_active: bool = False
+) -> bool:
+    """`sellable_q` for a loaded product and its price in `market` (None: no price there).
+
+    The two must agree. `as_if_active` judges market and price only (checkout
+    refuses an inactive product as out of stock, together with the short SKUs).
+    """
+    return is_visible_to(product, market, as_if_active=as_if_active) and price is not None
+
+
 class ProductQuerySet(CatalogQuerySet):
     def sellable_in(self, market: str):
         """Visible in `market` and priced there: a product without a price is never shown."""
-        return self.visible_to(market).filter(prices__market=market)
+        return self.filter(sellable_q(market))
 
 
 class Product(TimeStampedModel):

@@ -19,8 +19,15 @@ from django.db.models import (
 )
 from django.shortcuts import get_object_or_404
 
-from main.markets import CatalogMarket
-from products.models import SKU, Category, Product, ProductImage, Subcategory, WishlistItem
+from products.models import (
+    SKU,
+    Category,
+    Product,
+    ProductImage,
+    Subcategory,
+    WishlistItem,
+    sellable_q,
+)
 
 RELATED_PRODUCTS_LIMIT = 8
 LETTER_SIZES = ("XXS", "XS", "S", "M", "L", "XL", "XXL", "XXXL")
@@ -37,17 +44,6 @@ def size_sort_key(size: str) -> tuple:
         return (2, 0, size)
 
 
-def _visible_product_q(market: str, prefix: str = "") -> Q:
-    """Sellable in `market`: active, of that market or ALL, priced there."""
-    return Q(
-        **{
-            f"{prefix}is_active": True,
-            f"{prefix}market__in": (market, CatalogMarket.ALL),
-            f"{prefix}prices__market": market,
-        }
-    )
-
-
 def category_list(*, market: str) -> QuerySet[Category]:
     """Visible categories, ordered, with active subcategories and `product_count`.
 
@@ -57,9 +53,7 @@ def category_list(*, market: str) -> QuerySet[Category]:
     return (
         Category.objects.visible_to(market)
         .annotate(
-            product_count=Count(
-                "products", filter=_visible_product_q(market, "products__"), distinct=True
-            )
+            product_count=Count("products", filter=sellable_q(market, "products__"), distinct=True)
         )
         .prefetch_related(
             Prefetch(

@@ -30,7 +30,8 @@ from django.utils import timezone
 from main.exceptions import ApplicationError
 from main.markets import parse_phone
 from orders.models import Order, OrderItem, OrderStatus, OrderStatusHistory
-from products.models import SKU
+from products.models import SKU, sellable_q
+from products.stock import restock_q
 from store_manager import analytics
 from store_manager.analytics import Bounds, Figures
 from store_manager.models import (
@@ -509,13 +510,7 @@ def manager_revenue_hourly(*, market: str, day: date, now: datetime | None = Non
 def _low_stock(market: str) -> list[dict[str, object]]:
     """Active SKUs of products sold in `market` at or below the threshold, lowest first."""
     rows = (
-        SKU.objects.filter(
-            is_active=True,
-            product__is_active=True,
-            product__market__in=(market, "ALL"),
-            product__prices__market=market,
-            stock__lte=settings.LOW_STOCK_THRESHOLD,
-        )
+        SKU.objects.filter(sellable_q(market, "product__"), restock_q(), is_active=True)
         .order_by("stock", "code")
         .values("id", "code", "size", "color", "stock", "product_id", "product__name")[
             :DASHBOARD_LOW_STOCK_LIMIT

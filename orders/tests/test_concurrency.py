@@ -15,8 +15,8 @@ from django.test.utils import CaptureQueriesContext
 from orders import services
 from orders.models import Order, OrderItem
 from orders.tests.helpers import checkout, fill_cart, priced_sku, race
-from products.cart_services import OutOfStock
 from products.models import SKU, CartItem
+from products.stock import OutOfStock
 from users.tests.factories import UserFactory
 
 needs_postgres = pytest.mark.skipif(

@@ -8,12 +8,14 @@ import pytest
 from django.contrib.admin.sites import site
 from kombu.exceptions import OperationalError
 
-from orders import stock, tasks
+from orders import tasks
 from orders.models import Order, OrderStatusHistory
 from orders.services import order_transition
 from orders.tests.helpers import INLINE_KG, checkout, fill_cart, priced_sku
 from outbox.models import OutboxMessage
 from outbox.services import outbox_relay
+from products import stock
+from products.admin import ProductAdmin
 from products.models import SKU, Product
 from store_manager import tasks as manager_tasks
 from store_manager.models import ManagerNotification, ManagerSettings, StoreManager
@@ -136,7 +138,7 @@ def test_cache_is_dropped_only_when_availability_changes(
 ):
     settings.LOW_STOCK_THRESHOLD = 5
     plenty, edge = priced_sku(stock=50), priced_sku(stock=6)
-    with mock.patch("orders.stock.catalogue_cache_invalidate_on_commit") as invalidate:
+    with mock.patch("products.stock.catalogue_cache_invalidate_on_commit") as invalidate:
         fill_cart(customer, (plenty, 1))
         with django_capture_on_commit_callbacks(execute=True):
             checkout(customer)
@@ -162,8 +164,6 @@ def test_saving_an_order_page_never_writes_back_a_stale_status(rf, customer):
 
 
 def test_the_product_page_never_writes_back_stale_counters(rf, customer):
-    from products.admin import ProductAdmin
-
     sku = priced_sku(stock=5)
     stale = Product.objects.get(pk=sku.product_id)  # the page's copy: sales_count 0
     fill_cart(customer, (sku, 2))

@@ -9,8 +9,8 @@ import pytest
 from orders.models import Order, OrderStatus
 from orders.services import TRANSITIONS, InvalidTransition, order_transition
 from orders.tests.helpers import checkout, fill_cart, priced_sku
-from products.cart_services import OutOfStock
 from products.models import SKU
+from products.stock import OutOfStock
 
 pytestmark = pytest.mark.django_db
 

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal
 
-from django.conf import settings
 from rest_framework import serializers
 
 from main.markets import market_config
 from main.serializers import AbsoluteMediaField, absolute_media_url
+from products.stock import LOW_STOCK, OUT_OF_STOCK, availability
 
 
 def discount_percent(price: Decimal | None, original: Decimal | None) -> int | None:
@@ -99,10 +99,10 @@ class SKUOutput(serializers.Serializer):
     low_stock = serializers.SerializerMethodField()
 
     def get_in_stock(self, obj) -> bool:
-        return obj.stock > 0
+        return availability(obj.stock) != OUT_OF_STOCK
 
     def get_low_stock(self, obj) -> bool:
-        return 0 < obj.stock <= settings.LOW_STOCK_THRESHOLD
+        return availability(obj.stock) == LOW_STOCK
 
 
 class CategoryRefOutput(serializers.Serializer):

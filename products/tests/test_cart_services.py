@@ -12,13 +12,13 @@ from products.cart_services import (
     InvalidQuantity,
     MarketMismatch,
     NotFound,
-    OutOfStock,
     cart_clear,
     cart_item_add,
     cart_item_delete,
     cart_item_update,
 )
 from products.models import Cart, CartItem
+from products.stock import OutOfStock
 from products.tests.factories import ProductFactory, ProductPriceFactory, SKUFactory
 from users.tests.factories import UserFactory
 

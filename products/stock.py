@@ -1,10 +1,19 @@
-"""Stock moves for orders: the only code that takes units out of stock or puts them back.
+"""Stock: the only code that writes `SKU.stock`, and the one home of what stock means.
 
-Every function expects to run inside the caller's transaction. SKU rows are
-locked with `select_for_update()` in primary-key order, so two transactions that
-touch the same SKUs always queue in the same order and never deadlock. Stock is
+Checkout and the status machine (orders) lock SKUs, take units and put them back
+here; staff adjust stock here; the catalogue, the cart and the manager's
+dashboard read availability here.
+
+Orders' moves expect to run inside the caller's transaction. SKU rows are locked
+with `select_for_update()` in primary-key order, so two transactions that touch
+the same SKUs always queue in the same order and never deadlock. Stock is
 written from the locked values with one bulk UPDATE, so the number of queries
 does not grow with the number of lines.
+
+Staff never save an absolute stock value: a checkout decrements stock under a
+row lock, and saving the number the admin page showed when it was opened would
+bring back every unit sold in between. So staff enter a change ("+20 arrived",
+"-2 damaged") and it is applied with `F()`, guarded so stock never goes below zero.
 """
 
 from __future__ import annotations
@@ -13,12 +22,54 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 
 from django.conf import settings
-from django.db.models import Case, F, IntegerField, Value, When
+from django.db import transaction
+from django.db.models import Case, F, IntegerField, Q, Value, When
 from django.db.models.functions import Greatest
 
+from main.exceptions import Conflict
 from main.http_cache import catalogue_cache_invalidate_on_commit
-from products.cart_services import OutOfStock
 from products.models import SKU, Product
+
+# What customers see of a stock level (never the number itself).
+IN_STOCK = "in_stock"
+LOW_STOCK = "low_stock"
+OUT_OF_STOCK = "out_of_stock"
+
+# The SKU fields staff edit besides stock (which only moves by adjustment).
+SKU_EDITABLE_FIELDS = ("product", "code", "size", "color", "color_hex", "is_active")
+
+
+class OutOfStock(Conflict):
+    code = "out_of_stock"
+    default_detail = "Not enough stock."
+
+
+class StockAdjustmentRefused(Conflict):
+    code = "stock_below_zero"
+    default_detail = "That adjustment would take stock below zero."
+
+
+# --- Reading stock ---------------------------------------------------------------------------
+
+
+def availability(stock: int) -> str:
+    """What customers see of a stock level: low stock is 0 < stock ≤ LOW_STOCK_THRESHOLD."""
+    if stock <= 0:
+        return OUT_OF_STOCK
+    return LOW_STOCK if stock <= settings.LOW_STOCK_THRESHOLD else IN_STOCK
+
+
+def restock_q() -> Q:
+    """SKUs a manager should restock: at or below the threshold, sold-out ones included."""
+    return Q(stock__lte=settings.LOW_STOCK_THRESHOLD)
+
+
+def can_supply(sku: SKU, units: int) -> bool:
+    """Whether `units` of `sku` can be sold now: SKU and product active, stock covers them."""
+    return sku.is_active and sku.product.is_active and sku.stock >= units
+
+
+# --- Orders: lock, take, put back ------------------------------------------------------------
 
 
 def lock_skus(sku_ids: Iterable[int]) -> dict[int, SKU]:
@@ -51,10 +102,7 @@ def take(locked: Mapping[int, SKU], quantities: Mapping[int, int]) -> None:
     short = [
         locked[sku_id].code if sku_id in locked else f"#{sku_id}"
         for sku_id, units in quantities.items()
-        if sku_id not in locked
-        or not locked[sku_id].is_active
-        or not locked[sku_id].product.is_active
-        or locked[sku_id].stock < units
+        if sku_id not in locked or not can_supply(locked[sku_id], units)
     ]
     if short:
         raise out_of_stock(short)
@@ -64,13 +112,6 @@ def take(locked: Mapping[int, SKU], quantities: Mapping[int, int]) -> None:
 def put_back(locked: Mapping[int, SKU], quantities: Mapping[int, int]) -> None:
     """Return units to stock (a cancelled order). SKUs deleted since are skipped."""
     _move(locked, {sku_id: units for sku_id, units in quantities.items() if sku_id in locked})
-
-
-def availability(stock: int) -> str:
-    """What customers see of a stock level (never the number itself)."""
-    if stock <= 0:
-        return "out_of_stock"
-    return "low_stock" if stock <= settings.LOW_STOCK_THRESHOLD else "in_stock"
 
 
 def _move(locked: Mapping[int, SKU], deltas: Mapping[int, int]) -> None:
@@ -112,3 +153,31 @@ def _move(locked: Mapping[int, SKU], deltas: Mapping[int, int]) -> None:
     Product.objects.filter(pk__in=sorted(sold)).update(
         sales_count=Greatest(F("sales_count") + units, Value(0))
     )
+
+
+# --- Staff: adjustments ----------------------------------------------------------------------
+
+
+def sku_stock_adjust(*, sku_id: int, delta: int) -> int:
+    """Add `delta` units (negative removes them); returns the new stock."""
+    if delta:
+        updated = SKU.objects.filter(pk=sku_id, stock__gte=-delta).update(stock=F("stock") + delta)
+        if not updated:
+            raise StockAdjustmentRefused()
+        catalogue_cache_invalidate_on_commit()
+    return SKU.objects.values_list("stock", flat=True).get(pk=sku_id)
+
+
+@transaction.atomic
+def sku_save(*, sku: SKU, changed: list[str], stock_adjustment: int = 0) -> SKU:
+    """Save staff edits of a SKU: a new one starts at the adjustment; an existing one
+    writes only the changed editable fields and moves stock by the adjustment."""
+    if sku.pk is None:
+        sku.stock = max(stock_adjustment, 0)
+        sku.save()
+        return sku
+    fields = [name for name in changed if name in SKU_EDITABLE_FIELDS]
+    if fields:
+        sku.save(update_fields=[*fields, "updated_at"])
+    sku.stock = sku_stock_adjust(sku_id=sku.pk, delta=stock_adjustment)
+    return sku
