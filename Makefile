@@ -76,3 +76,8 @@ bench-manager: $(RUN_STAMP)
 .PHONY: bench-analytics
 bench-analytics: $(RUN_STAMP)
 	$(BIN)/python bench/analytics.py $(BENCH_ARGS)
+
+## TypeScript client check: schema → openapi-typescript → tsc on a sample Next.js client (needs Node 20 + npm; docs/FRONTEND.md)
+.PHONY: ts-check
+ts-check: $(RUN_STAMP)
+	bash clients/typescript/check.sh
