@@ -12,13 +12,7 @@ from datetime import datetime
 from django.db import models, transaction
 
 from banners.models import Banner
-from main.exceptions import ApplicationError
-
-
-class BannerNotFound(ApplicationError):
-    status_code = 404
-    code = "not_found"
-    default_detail = "Not found."
+from main.exceptions import NotFound
 
 
 def _banner_increment(*, banner_id: int, market: str, field: str, now: datetime | None) -> None:
@@ -29,16 +23,16 @@ def _banner_increment(*, banner_id: int, market: str, field: str, now: datetime 
     )
     if not updated:
         # Unknown, inactive, outside its window or of another market: all look alike.
-        raise BannerNotFound()
+        raise NotFound()
 
 
 @transaction.atomic
 def banner_record_view(*, banner_id: int, market: str, now: datetime | None = None) -> None:
-    """Count one impression of a banner live in `market`; `BannerNotFound` otherwise."""
+    """Count one impression of a banner live in `market`; `NotFound` otherwise."""
     _banner_increment(banner_id=banner_id, market=market, field="view_count", now=now)
 
 
 @transaction.atomic
 def banner_record_click(*, banner_id: int, market: str, now: datetime | None = None) -> None:
-    """Count one click on a banner live in `market`; `BannerNotFound` otherwise."""
+    """Count one click on a banner live in `market`; `NotFound` otherwise."""
     _banner_increment(banner_id=banner_id, market=market, field="click_count", now=now)

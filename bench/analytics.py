@@ -96,7 +96,7 @@ def run(args) -> dict:
         period_figures,
     )
     from store_manager.models import RevenueSnapshot
-    from store_manager.snapshot_services import (
+    from store_manager.services.snapshots import (
         snapshots_for_order,
         snapshots_last_hour,
         snapshots_rebuild,

@@ -8,7 +8,7 @@ What it measures, on PostgreSQL (database `marque_bench_checkout` on 127.0.0.1,
 created and migrated when missing; its bench rows are recreated each run):
 
 1. SQL statements of one checkout of 1, 5 and 20 cart lines (the service call,
-   `orders.services.order_checkout`, from the cart lock to the last insert).
+   `orders.services.checkout.order_checkout`, from the cart lock to the last insert).
 2. Checkouts per second with N concurrent clients (processes, as gunicorn workers
    are, each with its own database connection), each looping "add 1 unit to the
    cart, check out"; the checkout call alone is timed and counted:
@@ -107,8 +107,8 @@ def count_queries(buyer, skus, lines: int) -> int:
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
     from orders import events
-    from orders.services import order_checkout
-    from products.cart_services import cart_item_add
+    from orders.services.checkout import order_checkout
+    from products.services.cart import cart_item_add
 
     for sku in skus[:lines]:
         cart_item_add(user=buyer, market="KG", sku_id=sku.pk, quantity=1)
@@ -131,8 +131,8 @@ def _client(buyer_id: int, sku_id: int, start_at: float, deadline: float, out) -
     """One client process: add a unit, check out, until the deadline; reports latencies."""
     from django.db import connections
     from orders import events
-    from orders.services import order_checkout
-    from products.cart_services import cart_item_add
+    from orders.services.checkout import order_checkout
+    from products.services.cart import cart_item_add
     from users.models import User
 
     latencies: list[float] = []

@@ -160,7 +160,7 @@ def run(args) -> dict:
     from django.utils import timezone
     from orders.models import Order
     from store_manager import analytics
-    from store_manager.snapshot_services import snapshots_rebuild
+    from store_manager.services.snapshots import snapshots_rebuild
 
     results: dict[str, object] = {"orders": args.orders, "days": args.days}
     existing = bench_order_count()

@@ -22,9 +22,10 @@ from django.utils import timezone
 from main.markets import Market, market_config
 from orders import events
 from orders.models import Order, OrderStatus, OrderStatusHistory
-from orders.services import CUSTOMER_CANCELLABLE, order_checkout, order_transition
-from products.cart_services import cart_clear, cart_item_add
+from orders.services.checkout import order_checkout
+from orders.services.transitions import CUSTOMER_CANCELLABLE, order_transition
 from products.models import SKU, Product
+from products.services.cart import cart_clear, cart_item_add
 from users.models import Address, User
 
 S = OrderStatus

@@ -106,6 +106,37 @@ class Conflict(ApplicationError):
     default_detail = "The request conflicts with the current state of the resource."
 
 
+class NotFound(ApplicationError):
+    """No such object for this caller (another market's or user's objects included: no leak).
+
+    Raise it with a message (`NotFound("No such cart item.")`); subclass it only
+    to give an error its own default message.
+    """
+
+    status_code = 404
+    code = "not_found"
+    default_detail = "Not found."
+
+
+class InvalidInput(ApplicationError):
+    """A business rule on the input failed; shaped like a validation error (`errors`).
+
+    Raise it with a message and the fields it is about
+    (`InvalidInput(message, errors={"quantity": [message]})`, or
+    `InvalidInput.on_field("quantity", message)`); subclass it only to give an
+    error its own default message.
+    """
+
+    status_code = 400
+    code = "invalid"
+    default_detail = "Invalid input."
+
+    @classmethod
+    def on_field(cls, field: str, message: str) -> InvalidInput:
+        """One field's error, worded as DRF words it: detail `"field: message"`."""
+        return cls(f"{field}: {message}", errors={field: [message]})
+
+
 # Stable codes for DRF's own exceptions (checked in order: subclasses first).
 _DRF_CODES: tuple[tuple[type[drf.APIException], str], ...] = (
     (drf.ValidationError, "invalid"),
@@ -286,7 +317,7 @@ def csrf_failure(request, reason=""):
 
 def page_not_found(request, exception=None):
     """handler404."""
-    return JsonResponse({"code": "not_found", "detail": "Not found."}, status=404)
+    return error_response(NotFound())
 
 
 def server_error(request):

@@ -9,7 +9,7 @@ import phonenumbers
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
-from main.exceptions import ApplicationError
+from main.exceptions import ApplicationError, InvalidInput
 
 
 class Market(models.TextChoices):
@@ -82,9 +82,7 @@ def market_config(market: str) -> MarketConfig:
     return MARKETS[Market(market)]
 
 
-class InvalidPhone(ApplicationError):
-    status_code = 400
-    code = "invalid"
+class InvalidPhone(InvalidInput):
     default_detail = "Enter a valid phone number, e.g. +996 700 123 456 or +1 212 555 0101."
 
 

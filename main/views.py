@@ -8,19 +8,20 @@ from rest_framework.views import APIView
 
 from main.markets import MARKETS
 from main.request_market import MarketContextMixin
+from main.serializers import currency_field, market_field
 
 
 class MarketOutput(serializers.Serializer):
-    code = serializers.CharField()
+    code = market_field()
     name = serializers.CharField()
-    currency = serializers.CharField()
+    currency = currency_field()
     phone_prefix = serializers.CharField()
     time_zone = serializers.CharField()
     languages = serializers.ListField(child=serializers.CharField())
 
 
 class MarketsOutput(serializers.Serializer):
-    current = serializers.CharField(help_text="The market this request resolves to.")
+    current = market_field(help_text="The market this request resolves to.")
     markets = MarketOutput(many=True)
 
 
@@ -29,7 +30,7 @@ class MarketsView(MarketContextMixin, APIView):
 
     permission_classes = (AllowAny,)
 
-    @extend_schema(responses=MarketsOutput)
+    @extend_schema(responses=MarketsOutput, summary="Markets, and the one this request is in")
     def get(self, request):
         markets = [
             {

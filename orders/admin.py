@@ -3,7 +3,7 @@ from django.contrib import admin, messages
 from main.admin_mixins import ViewOnlyAdminMixin
 from main.exceptions import ApplicationError
 from orders.models import IdempotencyKey, Order, OrderItem, OrderStatus, OrderStatusHistory
-from orders.services import order_transition
+from orders.services.transitions import order_transition
 
 ITEM_SNAPSHOT = (
     "product_name",

@@ -17,7 +17,7 @@ from django.utils import timezone
 from orders.models import IdempotencyKey, Order, OrderStatus
 from orders.selectors import order_event_get
 from users.models import Notification
-from users.services import notify_user
+from users.services.accounts import notify_user
 from users.tasks import send_sms_task
 
 # What the customer is told on each status; shipped and delivered also go by SMS.

@@ -17,7 +17,7 @@ from products.models import (
     Wishlist,
     WishlistItem,
 )
-from products.stock import StockAdjustmentRefused, sku_save
+from products.services.stock import StockAdjustmentRefused, sku_save
 
 # --- Catalogue ---------------------------------------------------------------
 

@@ -12,6 +12,8 @@ import django_filters
 from django.db import connection
 from django.db.models import Exists, OuterRef, Q
 from django_filters.utils import translate_validation
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter
 
 from products.models import SKU
 
@@ -102,6 +104,48 @@ class ProductFilter(django_filters.FilterSet):
 
     def filter_ordering(self, queryset, name, value):
         return queryset.order_by(*ORDERINGS[value])
+
+
+# What each parameter means, for the OpenAPI schema (docs/CATALOGUE.md has the long form).
+DESCRIPTIONS = {
+    "category": "Category slug.",
+    "subcategory": "Subcategory slug; with `category` for one subcategory, else in every category.",
+    "brand": "Brand names, comma-separated, any case: `Acme,Bolt`.",
+    "size": "Sizes, comma-separated: a product with an active SKU in one of them: `S,M`.",
+    "color": "Colour names as facets list them, comma-separated: `Black,Red`.",
+    "min_price": "Lowest price in the market's currency, included.",
+    "max_price": "Highest price in the market's currency, included.",
+    "in_stock": "Only products in stock (`true`) or out of stock (`false`).",
+    "is_featured": "Only featured (`true`) or other (`false`) products.",
+    "search": "Words in the name, brand or description (typo-tolerant on PostgreSQL).",
+    "ordering": "Order of the results (default `-created_at`, newest first).",
+}
+_PRICE_SCHEMA = {
+    "type": "string",
+    "format": "decimal",
+    "pattern": r"^\d+(?:\.\d+)?$",
+    "example": "1290.00",
+}
+
+
+def filter_parameters() -> list[OpenApiParameter]:
+    """The query parameters of `ProductFilter`, typed as the filters accept them."""
+    parameters = []
+    for name, filter_ in ProductFilter.base_filters.items():
+        kind, enum = OpenApiTypes.STR, None
+        if isinstance(filter_, django_filters.ChoiceFilter):
+            if tuple(filter_.extra["choices"]) == BOOLEAN_CHOICES:
+                kind = OpenApiTypes.BOOL  # `true` / `false` exactly, as clients send booleans
+            else:
+                enum = [value for value, _ in filter_.extra["choices"]]
+        elif isinstance(filter_, django_filters.NumberFilter):
+            kind = _PRICE_SCHEMA
+        elif max_length := filter_.extra.get("max_length"):
+            kind = {"type": "string", "maxLength": max_length}
+        parameters.append(
+            OpenApiParameter(name, kind, enum=enum, description=DESCRIPTIONS.get(name, ""))
+        )
+    return parameters
 
 
 def filter_products(queryset, params, *, request=None, drop: tuple[str, ...] = ()):

@@ -35,7 +35,7 @@ from django.db.models import Count, Q, Sum
 from django.utils import timezone
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from main.exceptions import ApplicationError, Conflict
+from main.exceptions import ApplicationError, Conflict, InvalidInput
 from main.http_cache import catalogue_cache_invalidate_on_commit
 from orders.models import OrderItem, OrderStatus
 from products.models import Product
@@ -70,12 +70,7 @@ class ReviewExists(Conflict):
     default_detail = "You have already reviewed this product."
 
 
-class InvalidReviewInput(ApplicationError):
-    code = "invalid"
-    default_detail = "Invalid input."
-
-
-class ReviewImageTooLarge(InvalidReviewInput):
+class ReviewImageTooLarge(InvalidInput):
     code = "image_too_large"
     default_detail = "The image has too many pixels."
 
@@ -88,8 +83,8 @@ class CleanImage:
     extension: str
 
 
-def _image_error(message: str) -> InvalidReviewInput:
-    return InvalidReviewInput(message, errors={"images": [message]})
+def _image_error(message: str) -> InvalidInput:
+    return InvalidInput(message, errors={"images": [message]})
 
 
 def _read_limited(upload) -> bytes:
@@ -149,7 +144,7 @@ def _bitmap_without_metadata(image: Image.Image, image_format: str, max_side: in
 def review_image_clean(upload) -> CleanImage:
     """Validate one uploaded file and re-encode it without metadata.
 
-    Raises `InvalidReviewInput` (400, `errors.images`) when the file is too
+    Raises `InvalidInput` (400, `errors.images`) when the file is too
     large or is not a decodable JPEG/PNG/WebP, and `ReviewImageTooLarge` (400
     `image_too_large`) when it has more than `REVIEW_IMAGE_MAX_PIXELS` pixels:
     that is read from the header, before any pixel is decoded. The stored image
@@ -177,7 +172,7 @@ def review_image_clean(upload) -> CleanImage:
         with Image.open(io.BytesIO(data)) as image:
             decoded = _decoded(image, image_format, max_side)
             clean = _bitmap_without_metadata(decoded, image_format, max_side)
-    except InvalidReviewInput:
+    except InvalidInput:  # ours, from the checks above (ReviewImageTooLarge included)
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         # Pillow's own ceiling (`Image.MAX_IMAGE_PIXELS`, left at its default) is far
@@ -284,7 +279,7 @@ def review_create(
     """
     if not Product.objects.filter(pk=product_id).exists():
         message = f"No product with id {product_id}."
-        raise InvalidReviewInput("Unknown product.", errors={"product_id": [message]})
+        raise InvalidInput("Unknown product.", errors={"product_id": [message]})
     order_item = _delivered_item(user=user, product_id=product_id)
     if order_item is None:
         raise NotABuyer()

@@ -1,7 +1,8 @@
 """The one place that computes the SPEC §3 figures, with SQL aggregation only.
 
-Snapshots, daily reports and the manager dashboard all read their numbers from
-here, so "revenue" or "new customers" cannot mean two things. Every function
+A domain module, neither a service nor a selector: it defines what each figure
+means and is used by both (the snapshot and report services, the revenue and
+dashboard selectors), so "revenue" or "new customers" cannot mean two things. Every function
 aggregates in the database (SUM/COUNT ... GROUP BY truncated local time); none
 loops over orders in Python.
 

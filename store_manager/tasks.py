@@ -16,15 +16,15 @@ from celery import shared_task
 from orders.models import OrderStatus
 from orders.selectors import order_event_get
 from store_manager.models import ManagerNotification
-from store_manager.notifications import notify_managers
-from store_manager.report_services import (
+from store_manager.services.notifications import notify_managers
+from store_manager.services.reports import (
     ReportDeliveryError,
     daily_report_build,
     daily_report_refresh_for_order,
     daily_report_send,
     reports_to_deliver,
 )
-from store_manager.snapshot_services import (
+from store_manager.services.snapshots import (
     snapshots_after_midnight,
     snapshots_for_order,
     snapshots_last_hour,
@@ -132,7 +132,7 @@ def send_daily_report(self, market: str, report_date: str) -> int:
     """Build (or rebuild) one daily report and deliver it to whoever has not had it.
 
     Retried with exponential backoff when an e-mail fails; a retry sends only to
-    the recipients whose e-mail failed (report_services.daily_report_send).
+    the recipients whose e-mail failed (services.reports.daily_report_send).
     """
     report = daily_report_build(market=market, report_date=date.fromisoformat(report_date))
     try:

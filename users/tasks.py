@@ -12,7 +12,7 @@ import logging
 from celery import shared_task
 from django.core.management import call_command
 
-from users.auth_services import verification_codes_delete_expired
+from users.services.auth import verification_codes_delete_expired
 from users.sms import send_sms_task
 
 __all__ = ("delete_expired_verification_codes", "flush_expired_tokens", "send_sms_task")

@@ -7,7 +7,8 @@ from django.db import connection
 from django.utils import timezone
 
 from banners.models import Banner
-from banners.services import BannerNotFound, banner_record_click, banner_record_view
+from banners.services import banner_record_click, banner_record_view
+from main.exceptions import NotFound
 
 DAY = timedelta(days=1)
 
@@ -61,7 +62,7 @@ def test_only_live_banners_of_the_market_are_counted(attrs, record):
         attrs["starts_at"], attrs["ends_at"] = now - 2 * DAY, now + offset
     banner = _banner(**attrs)
 
-    with pytest.raises(BannerNotFound) as excinfo:
+    with pytest.raises(NotFound) as excinfo:
         record(banner_id=banner.pk, market="KG", now=now)
 
     assert excinfo.value.status_code == 404
@@ -72,7 +73,7 @@ def test_only_live_banners_of_the_market_are_counted(attrs, record):
 
 @pytest.mark.django_db
 def test_unknown_banner_is_not_found():
-    with pytest.raises(BannerNotFound):
+    with pytest.raises(NotFound):
         banner_record_view(banner_id=987654, market="KG")
 
 

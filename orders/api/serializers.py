@@ -6,7 +6,7 @@ from rest_framework import serializers
 
 from main.serializers import AbsoluteMediaField
 from orders.models import Order, OrderItem, OrderStatus, OrderStatusHistory, PaymentMethodType
-from orders.services import CUSTOMER_CANCELLABLE
+from orders.services.transitions import CUSTOMER_CANCELLABLE
 from users.api.serializers import AddressInput
 
 

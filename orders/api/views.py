@@ -8,9 +8,10 @@ from rest_framework.generics import GenericAPIView
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
-from main.exceptions import ApplicationError
-from main.pagination import PageNumberPagination
-from orders import selectors, services
+from main.exceptions import InvalidInput
+from main.pagination import PageNumberPagination, paginated_response
+from main.request_market import MarketContextMixin
+from orders import selectors
 from orders.api.serializers import (
     CancelInput,
     CheckoutInput,
@@ -19,6 +20,7 @@ from orders.api.serializers import (
     OrderOutput,
 )
 from orders.models import Order
+from orders.services import checkout, transitions
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 IDEMPOTENCY_KEY_MAX = 255
@@ -30,17 +32,19 @@ def _idempotency_key(request) -> str | None:
         return None
     if not key or len(key) > IDEMPOTENCY_KEY_MAX or not key.isprintable():
         message = f"Idempotency-Key must be 1 to {IDEMPOTENCY_KEY_MAX} printable characters."
-        raise ApplicationError(message, code="invalid", errors={IDEMPOTENCY_HEADER: [message]})
+        raise InvalidInput(message, errors={IDEMPOTENCY_HEADER: [message]})
     return key
 
 
-class _OrdersView(GenericAPIView):
+class _OrdersView(MarketContextMixin, GenericAPIView):
+    """Signed-in customers' orders, in their own market (like every customer view)."""
+
     permission_classes = (IsAuthenticated,)
 
     def order_response(self, order_number: str, status_code: int = 200) -> Response:
         order = selectors.order_detail(user=self.request.user, order_number=order_number)
         if order is None:
-            raise services.OrderNotFound()
+            raise transitions.OrderNotFound()
         return Response(OrderOutput(order, context=self.get_serializer_context()).data, status_code)
 
 
@@ -50,18 +54,25 @@ class OrderListView(_OrdersView):
     serializer_class = OrderListOutput
     pagination_class = PageNumberPagination
     queryset = Order.objects.none()  # schema only: reads go through orders.selectors
+    # Checkout: out_of_stock, price_changed (409); idempotency_conflict (422). main/schema.py.
+    error_statuses = {"post": {409, 422}}
 
-    @extend_schema(parameters=[OrderListQuery], responses=OrderListOutput(many=True))
+    @extend_schema(
+        summary="Your orders, newest first",
+        description="`?status=` keeps the orders in one status.",
+        parameters=[OrderListQuery],
+        responses=OrderListOutput(many=True),
+    )
     def get(self, request):
         query = OrderListQuery(data=request.query_params)
         query.is_valid(raise_exception=True)
         orders = selectors.order_list(user=request.user, **query.validated_data)
-        page = self.paginate_queryset(orders)
-        return self.get_paginated_response(
-            OrderListOutput(page, many=True, context=self.get_serializer_context()).data
-        )
+        return paginated_response(self, orders, OrderListOutput)
 
     @extend_schema(
+        summary="Check out: turn your cart into an order",
+        description="Send the total the customer saw as `expected_total`: a different total "
+        "is 409 `price_changed` with the new totals. See docs/ORDERS.md.",
         request=CheckoutInput,
         responses={201: OrderOutput},
         parameters=[
@@ -77,7 +88,7 @@ class OrderListView(_OrdersView):
         key = _idempotency_key(request)
         data = CheckoutInput(data=request.data)
         data.is_valid(raise_exception=True)
-        result = services.order_checkout(
+        result = checkout.order_checkout(
             user=request.user,
             idempotency_key=key,
             payload=data.validated_data,
@@ -91,6 +102,7 @@ class OrderDetailView(_OrdersView):
 
     serializer_class = OrderOutput
 
+    @extend_schema(summary="One of your orders, with its items and status history")
     def get(self, request, order_number: str):
         return self.order_response(order_number)
 
@@ -99,12 +111,19 @@ class OrderCancelView(_OrdersView):
     """Cancel your order while it is pending or confirmed; its stock goes back on sale."""
 
     serializer_class = CancelInput
+    error_statuses = {409}  # invalid_transition (main/schema.py)
 
-    @extend_schema(request=CancelInput, responses=OrderOutput)
+    @extend_schema(
+        summary="Cancel your order",
+        description="While it is pending or confirmed (else 409 `invalid_transition`); "
+        "its stock goes back on sale.",
+        request=CancelInput,
+        responses=OrderOutput,
+    )
     def post(self, request, order_number: str):
         data = CancelInput(data=request.data)
         data.is_valid(raise_exception=True)
-        services.order_cancel_by_customer(
+        transitions.order_cancel_by_customer(
             user=request.user, order_number=order_number, reason=data.validated_data["reason"]
         )
         return self.order_response(order_number)

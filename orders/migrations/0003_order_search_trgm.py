@@ -1,6 +1,6 @@
 """PostgreSQL only: trigram GIN indexes for the manager's free-text order search.
 
-`store_manager.selectors` matches words with `icontains` (UPPER(col::text) LIKE
+`store_manager.selectors.orders` matches words with `icontains` (UPPER(col::text) LIKE
 UPPER('%word%')) on the order number and recipient, and `contains` on the
 shipping phone; these expression indexes serve exactly those predicates. On any
 other database this migration does nothing.

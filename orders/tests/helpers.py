@@ -8,7 +8,7 @@ from decimal import Decimal
 
 from django.db import connections
 
-from orders import services
+from orders.services.checkout import order_checkout
 from products.models import Cart, CartItem
 from products.tests.factories import ProductFactory, ProductPriceFactory, SKUFactory
 
@@ -51,7 +51,7 @@ def checkout(user, **kwargs):
     kwargs.setdefault("payment_method", "cash_on_delivery")
     if "address_id" not in kwargs:
         kwargs.setdefault("address", INLINE_KG if user.market == "KG" else INLINE_US)
-    return services.order_checkout(user=user, **kwargs)
+    return order_checkout(user=user, **kwargs)
 
 
 def race(target: Callable[[int], object], threads: int) -> tuple[list, list[Exception]]:

@@ -14,8 +14,8 @@ from rest_framework.test import APIClient
 
 from conftest import authenticate
 from main.http_cache import VERSION_KEY
-from orders import services
 from orders.models import IdempotencyKey, Order, OrderItem, OrderStatusHistory
+from orders.services import checkout
 from orders.tests.helpers import INLINE_KG, INLINE_US, fill_cart, priced_sku
 from products.models import SKU, CartItem, Product, ProductPrice
 from store_manager.models import ManagerNotification, ManagerSettings, StoreManager
@@ -300,7 +300,7 @@ def test_failure_midway_leaves_everything_as_before(customer):
         mock.patch.object(OrderItem.objects, "bulk_create", side_effect=RuntimeError("disk full")),
         pytest.raises(RuntimeError),
     ):
-        services.order_checkout(user=customer, payment_method="cash_on_delivery", address=INLINE_KG)
+        checkout.order_checkout(user=customer, payment_method="cash_on_delivery", address=INLINE_KG)
     assert SKU.objects.get(pk=sku.pk).stock == 5
     assert Product.objects.get(pk=sku.product_id).sales_count == 0
     assert CartItem.objects.get(cart__user=customer).quantity == 2
@@ -313,14 +313,14 @@ def test_order_number_collision_retries_with_a_new_number(customer, customer_cli
     first = customer_client.post(ORDERS, body(), format="json").json()["order_number"]
     fill_cart(customer, (priced_sku(), 1))
     numbers = iter([first, "KG-ZZZZZZZZ"])
-    with mock.patch.object(services, "new_order_number", side_effect=lambda market: next(numbers)):
+    with mock.patch.object(checkout, "new_order_number", side_effect=lambda market: next(numbers)):
         response = customer_client.post(ORDERS, body(), format="json")
     assert response.status_code == 201
     assert response.json()["order_number"] == "KG-ZZZZZZZZ"
 
 
 def test_order_numbers_are_not_sequential():
-    numbers = {services.new_order_number("KG") for _ in range(500)}
+    numbers = {checkout.new_order_number("KG") for _ in range(500)}
     assert len(numbers) == 500
 
 

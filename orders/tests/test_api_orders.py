@@ -7,7 +7,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from orders.models import Order, OrderStatusHistory
-from orders.services import order_transition
+from orders.services.transitions import order_transition
 from orders.tests.helpers import checkout, fill_cart, priced_sku
 from products.models import SKU
 from users.models import Notification

@@ -12,11 +12,11 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from orders import services
 from orders.models import Order, OrderItem
+from orders.services.transitions import order_cancel_by_customer
 from orders.tests.helpers import checkout, fill_cart, priced_sku, race
 from products.models import SKU, CartItem
-from products.stock import OutOfStock
+from products.services.stock import OutOfStock
 from users.tests.factories import UserFactory
 
 needs_postgres = pytest.mark.skipif(
@@ -92,7 +92,7 @@ def test_five_racing_cancels_return_stock_once():
     assert SKU.objects.get(pk=sku.pk).stock == 6
 
     results, errors = race(
-        lambda i: services.order_cancel_by_customer(user=buyer, order_number=order.order_number),
+        lambda i: order_cancel_by_customer(user=buyer, order_number=order.order_number),
         5,
     )
 

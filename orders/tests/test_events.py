@@ -9,7 +9,7 @@ import pytest
 from django.utils import timezone
 
 from orders.models import Order, OrderStatusHistory
-from orders.services import order_cancel_by_customer, order_transition
+from orders.services.transitions import order_cancel_by_customer, order_transition
 from orders.tests.helpers import checkout, fill_cart, priced_sku
 from store_manager.analytics import period_bounds
 from store_manager.models import RevenueSnapshot

@@ -10,13 +10,13 @@ from kombu.exceptions import OperationalError
 
 from orders import tasks
 from orders.models import Order, OrderStatusHistory
-from orders.services import order_transition
+from orders.services.transitions import order_transition
 from orders.tests.helpers import INLINE_KG, checkout, fill_cart, priced_sku
 from outbox.models import OutboxMessage
 from outbox.services import outbox_relay
-from products import stock
 from products.admin import ProductAdmin
 from products.models import SKU, Product
+from products.services import stock
 from store_manager import tasks as manager_tasks
 from store_manager.models import ManagerNotification, ManagerSettings, StoreManager
 from users.models import Notification, User
@@ -138,7 +138,7 @@ def test_cache_is_dropped_only_when_availability_changes(
 ):
     settings.LOW_STOCK_THRESHOLD = 5
     plenty, edge = priced_sku(stock=50), priced_sku(stock=6)
-    with mock.patch("products.stock.catalogue_cache_invalidate_on_commit") as invalidate:
+    with mock.patch("products.services.stock.catalogue_cache_invalidate_on_commit") as invalidate:
         fill_cart(customer, (plenty, 1))
         with django_capture_on_commit_callbacks(execute=True):
             checkout(customer)

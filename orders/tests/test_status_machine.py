@@ -7,10 +7,10 @@ import itertools
 import pytest
 
 from orders.models import Order, OrderStatus
-from orders.services import TRANSITIONS, InvalidTransition, order_transition
+from orders.services.transitions import TRANSITIONS, InvalidTransition, order_transition
 from orders.tests.helpers import checkout, fill_cart, priced_sku
 from products.models import SKU
-from products.stock import OutOfStock
+from products.services.stock import OutOfStock
 
 pytestmark = pytest.mark.django_db
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from main.serializers import absolute_media_url
+from main.serializers import absolute_media_url, currency_field
 from products.api.serializers import money_field
 
 # Ids are BigAutoField: a larger number could never match and would overflow the column.
@@ -54,4 +54,4 @@ class CartOutput(serializers.Serializer):
     items = CartLineOutput(many=True)
     item_count = serializers.IntegerField()
     subtotal = money_field()
-    currency = serializers.CharField()
+    currency = currency_field()

@@ -8,10 +8,9 @@ from rest_framework.generics import GenericAPIView
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
-from main.exceptions import ApplicationError
-from main.pagination import PageNumberPagination
+from main.exceptions import InvalidInput
+from main.pagination import PageNumberPagination, paginated_response
 from main.request_market import MarketContextMixin
-from products import cart_selectors, cart_services
 from products.api.cart_serializers import (
     CartItemAddInput,
     CartItemUpdateInput,
@@ -21,6 +20,8 @@ from products.api.cart_serializers import (
 )
 from products.api.serializers import ProductListOutput
 from products.models import Product
+from products.selectors import cart as cart_selectors
+from products.services import cart as cart_services
 
 
 def _path_id(value: str, name: str) -> int:
@@ -28,7 +29,7 @@ def _path_id(value: str, name: str) -> int:
     if value.isascii() and value.isdigit() and len(value) <= 18:
         return int(value)
     message = "A valid integer is required."
-    raise ApplicationError(message, code="invalid", errors={name: [message]})
+    raise InvalidInput(message, errors={name: [message]})
 
 
 class _CustomerView(MarketContextMixin, GenericAPIView):
@@ -46,11 +47,14 @@ class CartView(_CustomerView):
 
     serializer_class = CartOutput
 
-    @extend_schema(responses=CartOutput)
+    @extend_schema(
+        summary="Your cart with today's prices and availability",
+        responses=CartOutput,
+    )
     def get(self, request):
         return self.cart_response()
 
-    @extend_schema(responses={204: None})
+    @extend_schema(summary="Empty your cart", responses={204: None})
     def delete(self, request):
         cart_services.cart_clear(user=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -60,8 +64,10 @@ class CartItemListView(_CustomerView):
     """Add a SKU to the cart."""
 
     serializer_class = CartItemAddInput
+    error_statuses = {409}  # out_of_stock (main/schema.py)
 
     @extend_schema(
+        summary="Add a size to your cart",
         request=CartItemAddInput,
         responses={200: CartOutput, 201: CartOutput},
         description="Adds a SKU (201) or increases its line (200); answers with the cart.",
@@ -79,8 +85,14 @@ class CartItemDetailView(_CustomerView):
     """Change the quantity of, or remove, one cart line."""
 
     serializer_class = CartItemUpdateInput
+    # out_of_stock; a path id that is not a number is 400 `invalid` (main/schema.py).
+    error_statuses = {"patch": {409}, "delete": {400}}
 
-    @extend_schema(request=CartItemUpdateInput, responses=CartOutput)
+    @extend_schema(
+        summary="Change the quantity of a cart line",
+        request=CartItemUpdateInput,
+        responses=CartOutput,
+    )
     def patch(self, request, item_id: str):
         data = CartItemUpdateInput(data=request.data)
         data.is_valid(raise_exception=True)
@@ -92,7 +104,7 @@ class CartItemDetailView(_CustomerView):
         )
         return self.cart_response()
 
-    @extend_schema(responses={204: None})
+    @extend_schema(summary="Remove a line from your cart", responses={204: None})
     def delete(self, request, item_id: str):
         cart_services.cart_item_delete(user=request.user, item_id=_path_id(item_id, "id"))
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -105,12 +117,14 @@ class WishlistView(_CustomerView):
     pagination_class = PageNumberPagination
     queryset = Product.objects.none()  # for the schema only; rows come from the selector
 
-    @extend_schema(responses=ProductListOutput(many=True))
+    @extend_schema(
+        summary="Your wishlist",
+        description="The wished products still sold in your market, newest first.",
+        responses=ProductListOutput(many=True),
+    )
     def get(self, request):
         queryset = cart_selectors.wishlist_products(user=request.user, market=request.market)
-        page = self.paginate_queryset(queryset)
-        data = ProductListOutput(page, many=True, context=self.get_serializer_context()).data
-        return self.get_paginated_response(data)
+        return paginated_response(self, queryset, ProductListOutput)
 
 
 class WishlistItemListView(_CustomerView):
@@ -119,6 +133,7 @@ class WishlistItemListView(_CustomerView):
     serializer_class = WishlistItemAddInput
 
     @extend_schema(
+        summary="Add a product to your wishlist",
         request=WishlistItemAddInput,
         responses={200: WishlistItemOutput, 201: WishlistItemOutput},
         description="Adds a product (201); already there answers 200 (one row).",
@@ -139,8 +154,9 @@ class WishlistItemDetailView(_CustomerView):
     """Remove a product from the wishlist."""
 
     serializer_class = WishlistItemAddInput
+    error_statuses = {400}  # a path id that is not a number (main/schema.py)
 
-    @extend_schema(responses={204: None})
+    @extend_schema(summary="Remove a product from your wishlist", responses={204: None})
     def delete(self, request, product_id: str):
         cart_services.wishlist_item_remove(
             user=request.user, product_id=_path_id(product_id, "product_id")

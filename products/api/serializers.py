@@ -8,11 +8,17 @@ from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from main.markets import market_config
-from main.serializers import AbsoluteMediaField, absolute_media_url
-from products.stock import LOW_STOCK, OUT_OF_STOCK, availability
+from main.serializers import (
+    AbsoluteMediaField,
+    absolute_media_url,
+    catalog_market_field,
+    currency_field,
+)
+from products.services.stock import LOW_STOCK, OUT_OF_STOCK, availability
 
 
 def discount_percent(price: Decimal | None, original: Decimal | None) -> int | None:
@@ -24,6 +30,15 @@ def discount_percent(price: Decimal | None, original: Decimal | None) -> int | N
 
 def money_field(**kwargs) -> serializers.DecimalField:
     return serializers.DecimalField(max_digits=12, decimal_places=2, read_only=True, **kwargs)
+
+
+class RatingField(serializers.DecimalField):
+    """An average of 1-5 stars as a string with two places ("4.50"; "0.00" without reviews)."""
+
+    schema_example = "4.50"
+
+    def __init__(self, **kwargs):
+        super().__init__(max_digits=3, decimal_places=2, **kwargs)
 
 
 class SubcategoryOutput(serializers.Serializer):
@@ -39,7 +54,7 @@ class CategoryOutput(serializers.Serializer):
     slug = serializers.CharField()
     description = serializers.CharField()
     image = AbsoluteMediaField()
-    market = serializers.CharField()
+    market = catalog_market_field()
     sort_order = serializers.IntegerField()
     product_count = serializers.IntegerField()
     subcategories = SubcategoryOutput(many=True)
@@ -57,7 +72,7 @@ class _PricedProductMixin(serializers.Serializer):
     original_price = money_field(allow_null=True)
     discount_percent = serializers.SerializerMethodField()
     currency = serializers.SerializerMethodField()
-    rating_avg = money_field()
+    rating_avg = RatingField(read_only=True)
     reviews_count = serializers.IntegerField()
     in_stock = serializers.BooleanField()
 
@@ -68,6 +83,7 @@ class _PricedProductMixin(serializers.Serializer):
     def get_discount_percent(self, obj) -> int | None:
         return discount_percent(obj.price, obj.original_price)
 
+    @extend_schema_field(currency_field())
     def get_currency(self, obj) -> str:
         return market_config(self.context["market"]).currency
 
@@ -123,6 +139,16 @@ class FitSummaryOutput(serializers.Serializer):
         return obj.fit_runs_small_count + obj.fit_true_to_size_count + obj.fit_runs_large_count
 
 
+class RatingSummaryOutput(serializers.Serializer):
+    """The approved reviews' stars (`selectors.product_rating_summary`)."""
+
+    average = RatingField()
+    count = serializers.IntegerField()
+    distribution = serializers.DictField(
+        child=serializers.IntegerField(), help_text='Reviews per star: {"1": 0, …, "5": 12}.'
+    )
+
+
 class ProductDetailOutput(_PricedProductMixin):
     description = serializers.CharField()
     is_featured = serializers.BooleanField()
@@ -134,12 +160,19 @@ class ProductDetailOutput(_PricedProductMixin):
     rating = serializers.SerializerMethodField()
     fit_summary = FitSummaryOutput(source="*")
     related = serializers.SerializerMethodField()
+    # The view sets it per user after caching the body (false here and for anonymous requests).
+    in_wishlist = serializers.SerializerMethodField()
 
+    @extend_schema_field(RatingSummaryOutput)
     def get_rating(self, obj) -> dict:
         return self.context["rating"]
 
+    @extend_schema_field(ProductListOutput(many=True))
     def get_related(self, obj) -> list:
         return ProductListOutput(self.context["related"], many=True, context=self.context).data
+
+    def get_in_wishlist(self, obj) -> bool:
+        return False
 
 
 class FacetValueOutput(serializers.Serializer):
@@ -164,5 +197,6 @@ class FacetsOutput(serializers.Serializer):
     count = serializers.IntegerField()
     currency = serializers.SerializerMethodField()
 
+    @extend_schema_field(currency_field())
     def get_currency(self, obj) -> str:
         return market_config(self.context["market"]).currency

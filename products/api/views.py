@@ -8,29 +8,26 @@ depend only on market and query are kept in the server-side cache.
 
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import viewsets
 from rest_framework.decorators import action
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 
 from main.http_cache import HttpCacheMixin, cached_data
-from main.pagination import PageNumberPagination
+from main.pagination import PageNumberPagination, paginated_response
 from main.request_market import MarketContextMixin
-from products import selectors
 from products.api.serializers import (
     CategoryOutput,
     FacetsOutput,
     ProductDetailOutput,
     ProductListOutput,
 )
-from products.filters import FACET_PARAMS, PRICE_PARAMS, ProductFilter, filter_products
+from products.filters import FACET_PARAMS, PRICE_PARAMS, filter_parameters, filter_products
+from products.selectors import catalogue
 
 # The query parameters of products/ and products/facets/, for the OpenAPI schema.
-PRODUCT_FILTER_PARAMETERS = [
-    OpenApiParameter(name, str, description="See docs/CATALOGUE.md")
-    for name in ProductFilter.base_filters
-]
+PRODUCT_FILTER_PARAMETERS = filter_parameters()
 
 
 class CatalogueViewSet(MarketContextMixin, HttpCacheMixin, viewsets.GenericViewSet):
@@ -56,11 +53,6 @@ class CatalogueViewSet(MarketContextMixin, HttpCacheMixin, viewsets.GenericViewS
             namespace=f"{type(self).__name__}.{self.action}.{namespace}",
         )
 
-    def paginated(self, queryset, serializer_class) -> dict:
-        page = self.paginate_queryset(queryset)
-        data = serializer_class(page, many=True, context=self.get_serializer_context()).data
-        return self.get_paginated_response(data).data
-
 
 class CategoryViewSet(CatalogueViewSet):
     """`categories/`: every visible category (not paginated); `categories/{slug}/`."""
@@ -68,16 +60,21 @@ class CategoryViewSet(CatalogueViewSet):
     pagination_class = None
     output_serializers = {"list": CategoryOutput, "retrieve": CategoryOutput}
 
+    @extend_schema(
+        summary="Categories of the market, with their subcategories",
+        description="Every visible category, in display order; not paginated.",
+    )
     def list(self, request):
         def build():
-            categories = selectors.category_list(market=request.market)
+            categories = catalogue.category_list(market=request.market)
             return CategoryOutput(categories, many=True, context=self.get_serializer_context()).data
 
         return Response(self.cached(build))
 
+    @extend_schema(summary="One category by slug, with its subcategories")
     def retrieve(self, request, slug=None):
         def build():
-            category = selectors.category_get(market=request.market, slug=slug)
+            category = catalogue.category_get(market=request.market, slug=slug)
             return CategoryOutput(category, context=self.get_serializer_context()).data
 
         return Response(self.cached(build))
@@ -90,25 +87,32 @@ class ProductViewSet(CatalogueViewSet):
         "facets": FacetsOutput,
     }
 
-    @extend_schema(parameters=PRODUCT_FILTER_PARAMETERS)
+    @extend_schema(
+        summary="Products of the market: filtered, ordered, paginated",
+        parameters=PRODUCT_FILTER_PARAMETERS,
+    )
     def list(self, request):
         def build():
             queryset = filter_products(
-                selectors.product_list(market=request.market), request.query_params
+                catalogue.product_list(market=request.market), request.query_params
             )
-            return self.paginated(queryset, ProductListOutput)
+            return paginated_response(self, queryset, ProductListOutput).data
 
         return Response(self.cached(build))
 
+    @extend_schema(
+        summary="The product page: gallery, sizes, stars, fit and related products",
+        description="`in_wishlist` is true when a signed-in customer has wished the product.",
+    )
     def retrieve(self, request, slug=None):
         market = request.market
 
         def build():
-            product = selectors.product_detail_get(market=market, slug=slug)
+            product = catalogue.product_detail_get(market=market, slug=slug)
             context = {
                 **self.get_serializer_context(),
-                "rating": selectors.product_rating_summary(product=product),
-                "related": selectors.product_related(market=market, product=product),
+                "rating": catalogue.product_rating_summary(product=product),
+                "related": catalogue.product_related(market=market, product=product),
             }
             return {**ProductDetailOutput(product, context=context).data, "in_wishlist": False}
 
@@ -116,22 +120,28 @@ class ProductViewSet(CatalogueViewSet):
         if request.user.is_authenticated:
             # Per-user data: only the user's own cache may keep this body.
             self.cache_private = True
-            in_wishlist = selectors.product_in_wishlist(user=request.user, product_id=data["id"])
+            in_wishlist = catalogue.product_in_wishlist(user=request.user, product_id=data["id"])
             data = {**data, "in_wishlist": in_wishlist}
         return Response(data)
 
-    @extend_schema(responses=FacetsOutput, parameters=PRODUCT_FILTER_PARAMETERS)
+    @extend_schema(
+        summary="Filter choices with product counts for the current filters",
+        description="Each facet ignores its own filter, so choosing `size=S` still lists "
+        "the other sizes; `price` ignores `min_price`/`max_price`.",
+        responses=FacetsOutput,
+        parameters=PRODUCT_FILTER_PARAMETERS,
+    )
     @action(detail=False, methods=["get"], pagination_class=None)
     def facets(self, request):
         def build():
-            base = selectors.product_list(market=request.market)
+            base = catalogue.product_list(market=request.market)
             params = request.query_params
             querysets = {
                 name: filter_products(base, params, drop=drop)
                 for name, drop in FACET_PARAMS.items()
             }
             querysets["price"] = filter_products(base, params, drop=PRICE_PARAMS)
-            facets = selectors.product_facets(
+            facets = catalogue.product_facets(
                 querysets=querysets, base=filter_products(base, params)
             )
             return FacetsOutput(facets, context=self.get_serializer_context()).data

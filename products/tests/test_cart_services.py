@@ -8,17 +8,17 @@ from decimal import Decimal
 import pytest
 from django.db import connection, connections
 
-from products.cart_services import (
+from main.exceptions import NotFound
+from products.models import Cart, CartItem
+from products.services.cart import (
     InvalidQuantity,
     MarketMismatch,
-    NotFound,
     cart_clear,
     cart_item_add,
     cart_item_delete,
     cart_item_update,
 )
-from products.models import Cart, CartItem
-from products.stock import OutOfStock
+from products.services.stock import OutOfStock
 from products.tests.factories import ProductFactory, ProductPriceFactory, SKUFactory
 from users.tests.factories import UserFactory
 

@@ -24,7 +24,7 @@ from products.tests.factories import (
     SKUFactory,
     SubcategoryFactory,
 )
-from store_manager import selectors as manager_selectors
+from store_manager.selectors import dashboard
 from store_manager.tests.manager_api_support import ALL_FLAGS, BASE, customer_of, make_manager
 
 pytestmark = pytest.mark.django_db
@@ -187,7 +187,7 @@ def test_the_cart_and_the_wishlist_agree(catalogue, market):
 
 @pytest.mark.parametrize("market", MARKETS)
 def test_checkout_and_the_manager_dashboard_agree(catalogue, market, monkeypatch):
-    monkeypatch.setattr(manager_selectors, "DASHBOARD_TOP_PRODUCTS", len(catalogue))
+    monkeypatch.setattr(dashboard, "DASHBOARD_TOP_PRODUCTS", len(catalogue))
     manager = authenticate(APIClient(), make_manager("manager", market=market, **ALL_FLAGS).user)
     board = manager.get(f"{BASE}dashboard/").json()
     low_stock = by_product_id(catalogue, (row["product_id"] for row in board["low_stock"]))

@@ -18,10 +18,11 @@ from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
+from main.pagination import paginated_response
 from main.parsers import JSONParser
 from main.request_market import MarketContextMixin
-from products import selectors as product_selectors
 from products.api.views import CatalogueViewSet
+from products.selectors import catalogue as product_selectors
 from reviews import selectors, services
 from reviews.api.serializers import ReviewCreatedOutput, ReviewCreateInput, ReviewOutput
 
@@ -30,8 +31,10 @@ class ReviewCreateView(MarketContextMixin, GenericAPIView):
     permission_classes = (IsAuthenticated,)
     parser_classes = (MultiPartParser, FormParser, JSONParser)
     serializer_class = ReviewCreateInput
+    error_statuses = {403, 409}  # not_a_buyer, review_exists (main/schema.py)
 
     @extend_schema(
+        summary="Review a product you received (with up to 5 images)",
         request={"multipart/form-data": ReviewCreateInput},
         responses={201: ReviewCreatedOutput},
         description=(
@@ -48,14 +51,19 @@ class ReviewCreateView(MarketContextMixin, GenericAPIView):
 
 
 # `products/{slug}/reviews/` only: the product routes themselves are `ProductViewSet`'s.
-# No docstring of its own: the OpenAPI description stays `CatalogueViewSet`'s, as before.
 class ProductReviewViewSet(CatalogueViewSet):
     output_serializers = {"list": ReviewOutput, "reviews": ReviewOutput}
 
+    @extend_schema(
+        summary="Approved reviews of a product, newest first",
+        responses=ReviewOutput(many=True),
+        operation_id="products_reviews_retrieve",  # as before the response was documented as a list
+    )
     @action(detail=True, methods=["get"])
     def reviews(self, request, slug=None):
         def build():
             product = product_selectors.product_sellable_get(market=request.market, slug=slug)
-            return self.paginated(selectors.product_reviews(product=product), ReviewOutput)
+            approved = selectors.product_reviews(product=product)
+            return paginated_response(self, approved, ReviewOutput).data
 
         return Response(self.cached(build))

@@ -16,6 +16,7 @@ from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 
 from conftest import authenticate
+from main.exceptions import InvalidInput
 from orders.models import OrderStatus
 from orders.tests.factories import OrderFactory, OrderItemFactory
 from products.models import Product
@@ -24,7 +25,6 @@ from reviews import services as review_services
 from reviews.models import Review, ReviewImage
 from reviews.services import (
     REVIEW_IMAGE_MAX_BYTES,
-    InvalidReviewInput,
     ReviewExists,
     product_rating_refresh,
     review_create,
@@ -281,7 +281,7 @@ def test_png_text_chunks_are_stripped(buyer_client, product):
 
 
 def test_the_service_refuses_six_images_too(buyer, product):
-    with pytest.raises(InvalidReviewInput) as refused:
+    with pytest.raises(InvalidInput) as refused:
         review_create(
             user=buyer, product_id=product.pk, rating=5, images=[image_file() for _ in range(6)]
         )

@@ -13,15 +13,13 @@ market is a 404. Subclasses may not set `permission_classes` or override
 
 from __future__ import annotations
 
-from functools import cached_property
-
 from rest_framework.throttling import BaseThrottle
 from rest_framework.views import APIView
 
 from main.pagination import PageNumberPagination
 from store_manager.models import StoreManager
 from store_manager.permissions import IsActiveStoreManager, ManagesActiveMarket
-from store_manager.services import RequestMeta
+from store_manager.services.activity import RequestMeta
 
 
 def request_meta(request) -> RequestMeta:
@@ -64,12 +62,3 @@ class ManagerAPIView(APIView):
     @property
     def meta(self) -> RequestMeta:
         return request_meta(self.request)
-
-    @cached_property
-    def paginator(self) -> PageNumberPagination:
-        return self.pagination_class()
-
-    def paginated(self, queryset, output, **context):
-        page = self.paginator.paginate_queryset(queryset, self.request, view=self)
-        data = output(page, many=True, context={"request": self.request, **context}).data
-        return self.paginator.get_paginated_response(data)

@@ -9,6 +9,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from main.markets import Market
+from main.serializers import PercentField, currency_field, json_field, market_field
 from orders.api.serializers import OrderItemOutput, ShippingAddressOutput
 from orders.models import (
     Order,
@@ -25,8 +26,8 @@ from store_manager.models import (
     RevenuePeriod,
     StoreManager,
 )
-from store_manager.selectors import ORDER_ORDERINGS, OrderFilters
-from store_manager.services import STATUS_TARGETS
+from store_manager.selectors.orders import ORDER_ORDERINGS, OrderFilters
+from store_manager.services.orders import STATUS_TARGETS
 
 MAX_BULK_ORDERS = 100
 
@@ -58,7 +59,7 @@ class ManagerMeOutput(serializers.Serializer):
         child=serializers.ChoiceField(choices=Market.choices),
         help_text="Markets the manager may switch to.",
     )
-    currency = serializers.CharField(help_text="Currency of the active market.")
+    currency = currency_field(help_text="Currency of the active market.")
     time_zone = serializers.CharField(help_text="Time zone of the active market.")
     permissions = ManagerPermissionsOutput(help_text="Effective permissions (role applied).")
 
@@ -149,7 +150,7 @@ class ManagerCustomerOutput(serializers.Serializer):
 
 class ManagerOrderListOutput(serializers.ModelSerializer):
     customer = ManagerCustomerOutput(source="user")
-    items_count = serializers.IntegerField(help_text="Units in the order.")
+    item_count = serializers.IntegerField(source="items_count", help_text="Units in the order.")
 
     class Meta:
         model = Order
@@ -161,7 +162,7 @@ class ManagerOrderListOutput(serializers.ModelSerializer):
             "market",
             "currency",
             "total",
-            "items_count",
+            "item_count",
             "customer",
             "shipping_recipient",
             "shipping_phone",
@@ -319,8 +320,8 @@ class ManagerRevenueHourlyInput(serializers.Serializer):
 
 
 class ManagerRevenueOutput(serializers.Serializer):
-    market = serializers.CharField()
-    currency = serializers.CharField()
+    market = market_field()
+    currency = currency_field()
     period = serializers.ChoiceField(choices=RevenuePeriod.choices)
     date_from = serializers.DateField(help_text="Effective first date (whole periods).")
     date_to = serializers.DateField(help_text="Effective last date (whole periods).")
@@ -329,7 +330,7 @@ class ManagerRevenueOutput(serializers.Serializer):
     previous_date_from = serializers.DateField()
     previous_date_to = serializers.DateField()
     previous_totals = ManagerFiguresOutput()
-    change_percent = serializers.DecimalField(max_digits=20, decimal_places=2, allow_null=True)
+    change_percent = PercentField(allow_null=True)
 
 
 class ManagerDayFiguresOutput(serializers.Serializer):
@@ -342,10 +343,10 @@ class ManagerDayFiguresOutput(serializers.Serializer):
 class ManagerChangeOutput(serializers.Serializer):
     """Changes in %, as decimal strings; null when there is nothing to compare with."""
 
-    revenue = serializers.DecimalField(max_digits=20, decimal_places=2, allow_null=True)
-    orders_count = serializers.DecimalField(max_digits=20, decimal_places=2, allow_null=True)
-    average_order_value = serializers.DecimalField(max_digits=20, decimal_places=2, allow_null=True)
-    items_sold = serializers.DecimalField(max_digits=20, decimal_places=2, allow_null=True)
+    revenue = PercentField(allow_null=True)
+    orders_count = PercentField(allow_null=True)
+    average_order_value = PercentField(allow_null=True)
+    items_sold = PercentField(allow_null=True)
 
 
 class ManagerSeriesDayOutput(serializers.Serializer):
@@ -374,8 +375,8 @@ class ManagerLowStockOutput(serializers.Serializer):
 
 
 class ManagerDashboardOutput(serializers.Serializer):
-    market = serializers.CharField()
-    currency = serializers.CharField()
+    market = market_field()
+    currency = currency_field()
     date = serializers.DateField(help_text="Today in the market's time zone.")
     generated_at = serializers.DateTimeField()
     revenue_visible = serializers.BooleanField(
@@ -396,7 +397,41 @@ class ManagerReportFilterInput(DateRangeInput):
     pass
 
 
+class ManagerReportTopProductsOutput(serializers.Serializer):
+    """The report's best sellers (top 10), twice ordered."""
+
+    by_revenue = ManagerTopProductOutput(many=True)
+    by_units = ManagerTopProductOutput(many=True)
+
+
+class ManagerReportComparedDayOutput(serializers.Serializer):
+    """The figures of the day compared with, and the report day's change against it."""
+
+    date = serializers.DateField()
+    revenue = serializers.DecimalField(max_digits=14, decimal_places=2)
+    orders_count = serializers.IntegerField()
+    items_sold = serializers.IntegerField()
+    average_order_value = serializers.DecimalField(max_digits=14, decimal_places=2)
+    cancelled_count = serializers.IntegerField()
+    new_customers = serializers.IntegerField()
+    currency = currency_field()
+    revenue_change_percent = PercentField(allow_null=True)
+    orders_change_percent = PercentField(allow_null=True)
+
+
+class ManagerReportComparisonOutput(serializers.Serializer):
+    previous_day = ManagerReportComparedDayOutput()
+    same_weekday_last_week = ManagerReportComparedDayOutput()
+
+
 class ManagerReportOutput(serializers.ModelSerializer):
+    top_products = json_field(ManagerReportTopProductsOutput, read_only=True)
+    comparison = json_field(
+        ManagerReportComparisonOutput,
+        read_only=True,
+        help_text="Against the previous day and the same weekday last week.",
+    )
+
     class Meta:
         model = DailyReport
         fields = (
@@ -424,7 +459,24 @@ class ManagerNotificationFilterInput(serializers.Serializer):
     is_read = serializers.BooleanField(required=False, allow_null=True, default=None)
 
 
+class ManagerNotificationDataOutput(serializers.Serializer):
+    """What a notification refers to; the keys depend on its `type`."""
+
+    market = market_field(required=False)
+    order_number = serializers.CharField(required=False, help_text="new_order, order_cancelled.")
+    total = serializers.DecimalField(
+        max_digits=12, decimal_places=2, required=False, help_text="new_order."
+    )
+    from_status = serializers.ChoiceField(
+        choices=OrderStatus.choices, required=False, help_text="order_cancelled."
+    )
+    report_date = serializers.DateField(required=False, help_text="report_ready.")
+    report_id = serializers.IntegerField(required=False, help_text="report_ready.")
+
+
 class ManagerNotificationOutput(serializers.ModelSerializer):
+    data = json_field(ManagerNotificationDataOutput, read_only=True)
+
     class Meta:
         model = ManagerNotification
         fields = ("id", "type", "priority", "title", "message", "data", "is_read", "created_at")
@@ -452,8 +504,47 @@ class ManagerActivityManagerOutput(serializers.Serializer):
     last_name = serializers.CharField(source="user.last_name")
 
 
+class ManagerActivityValuesOutput(serializers.Serializer):
+    """The values an action changed (only those it changed)."""
+
+    status = serializers.ChoiceField(choices=OrderStatus.choices, required=False)
+    active_market = market_field(required=False)
+    email_reports = serializers.BooleanField(required=False)
+    report_email = serializers.CharField(required=False)
+    notify_new_orders = serializers.BooleanField(required=False)
+    notify_cancellations = serializers.BooleanField(required=False)
+    language = serializers.ChoiceField(choices=settings.LANGUAGES, required=False)
+    default_dashboard_range = serializers.ChoiceField(
+        choices=ManagerSettings.DashboardRange.choices, required=False
+    )
+
+
+class ManagerActivityFiltersOutput(serializers.Serializer):
+    """The filters of an export (only those that were set)."""
+
+    status = serializers.ChoiceField(choices=OrderStatus.choices, required=False)
+    date_from = serializers.DateField(required=False)
+    date_to = serializers.DateField(required=False)
+    today = serializers.BooleanField(required=False)
+    payment_method = serializers.ChoiceField(choices=PaymentMethodType.choices, required=False)
+    payment_status = serializers.ChoiceField(choices=PaymentStatus.choices, required=False)
+    search = serializers.CharField(required=False)
+    ordering = serializers.CharField(required=False)
+
+
+class ManagerActivityMetadataOutput(serializers.Serializer):
+    """Details of the action; the keys depend on `action`."""
+
+    note = serializers.CharField(required=False, help_text="Order status actions.")
+    before = ManagerActivityValuesOutput(required=False)
+    after = ManagerActivityValuesOutput(required=False)
+    filters = ManagerActivityFiltersOutput(required=False, help_text="orders_exported.")
+    format = serializers.CharField(required=False, help_text="orders_exported: csv.")
+
+
 class ManagerActivityOutput(serializers.ModelSerializer):
     manager = ManagerActivityManagerOutput(allow_null=True)
+    metadata = json_field(ManagerActivityMetadataOutput, read_only=True)
 
     class Meta:
         model = ManagerActivityLog

@@ -18,7 +18,8 @@ from rest_framework import serializers as drf_serializers
 from rest_framework.response import Response
 
 from main.markets import market_config
-from store_manager import analytics, selectors, services
+from main.pagination import paginated_response
+from store_manager import analytics
 from store_manager.api import serializers as s
 from store_manager.api.base import ManagerAPIView
 from store_manager.permissions import (
@@ -31,13 +32,48 @@ from store_manager.permissions import (
     manageable_markets,
     manager_has,
 )
+from store_manager.selectors.activity import manager_activity_list
+from store_manager.selectors.dashboard import manager_dashboard
+from store_manager.selectors.notifications import (
+    manager_notification_get,
+    manager_notification_list,
+    manager_notification_unread_count,
+)
+from store_manager.selectors.orders import (
+    ORDER_ORDERINGS,
+    OrderFilters,
+    manager_order_get,
+    manager_order_list,
+)
+from store_manager.selectors.reports import manager_report_get, manager_report_list
+from store_manager.selectors.revenue import manager_revenue, manager_revenue_hourly
+from store_manager.services.activity import Action
+from store_manager.services.export import manager_orders_export
+from store_manager.services.notifications import (
+    manager_notification_mark_all_read,
+    manager_notification_mark_read,
+)
+from store_manager.services.orders import (
+    manager_order_bulk_status,
+    manager_order_cancel,
+    manager_order_resume,
+    manager_order_status_change,
+)
+from store_manager.services.profile import (
+    manager_market_switch,
+    manager_settings_get,
+    manager_settings_update,
+)
 
 TAGS = ["manager"]
 _PRIORITIES = ["low", "normal", "high", "urgent"]
 _ORDER_NUMBER = OpenApiParameter("order_number", OpenApiTypes.STR, OpenApiParameter.PATH)
 _ID = OpenApiParameter("id", OpenApiTypes.INT, OpenApiParameter.PATH)
-_DATE = OpenApiParameter(
-    "date", OpenApiTypes.DATE, OpenApiParameter.PATH, description="Market date (YYYY-MM-DD)."
+_REPORT_DATE = OpenApiParameter(
+    "report_date",
+    OpenApiTypes.DATE,
+    OpenApiParameter.PATH,
+    description="Market date (YYYY-MM-DD).",
 )
 
 
@@ -84,11 +120,16 @@ class MeView(ManagerAPIView):
             }
         ).data
 
-    @extend_schema(responses=s.ManagerMeOutput, tags=TAGS)
+    @extend_schema(
+        summary="You: role, permissions, markets and the active market",
+        responses=s.ManagerMeOutput,
+        tags=TAGS,
+    )
     def get(self, request):
         return Response(self._output())
 
     @extend_schema(
+        summary="Switch the active market",
         request=s.ManagerMeUpdateInput,
         responses=s.ManagerMeOutput,
         tags=TAGS,
@@ -97,7 +138,7 @@ class MeView(ManagerAPIView):
     )
     def patch(self, request):
         data = _body(s.ManagerMeUpdateInput, request)
-        services.manager_market_switch(
+        manager_market_switch(
             manager=self.manager, market=data.validated_data["active_market"], meta=self.meta
         )
         return Response(self._output())
@@ -108,19 +149,23 @@ class SettingsView(ManagerAPIView):
 
     market_scoped = False
 
-    @extend_schema(responses=s.ManagerSettingsSerializer, tags=TAGS)
+    @extend_schema(summary="Your settings", responses=s.ManagerSettingsSerializer, tags=TAGS)
     def get(self, request):
         return Response(
-            s.ManagerSettingsSerializer(services.manager_settings_get(manager=self.manager)).data
+            s.ManagerSettingsSerializer(manager_settings_get(manager=self.manager)).data
         )
 
     @extend_schema(
-        request=s.ManagerSettingsSerializer, responses=s.ManagerSettingsSerializer, tags=TAGS
+        summary="Change your settings",
+        description="Any role may; logged as `settings_changed`.",
+        request=s.ManagerSettingsSerializer,
+        responses=s.ManagerSettingsSerializer,
+        tags=TAGS,
     )
     def patch(self, request):
         data = s.ManagerSettingsSerializer(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
-        manager_settings = services.manager_settings_update(
+        manager_settings = manager_settings_update(
             manager=self.manager, meta=self.meta, **data.validated_data
         )
         return Response(s.ManagerSettingsSerializer(manager_settings).data)
@@ -146,13 +191,14 @@ class DashboardView(ManagerAPIView):
     """KPIs of the active market, today in its time zone."""
 
     @extend_schema(
+        summary="Today's figures of the active market, against yesterday",
         responses=s.ManagerDashboardOutput,
         tags=TAGS,
         description="Money figures are null without `can_view_revenue`. "
         "See docs/MANAGER_API.md for each field.",
     )
     def get(self, request):
-        board = selectors.manager_dashboard(manager=self.manager, market=self.market)
+        board = manager_dashboard(manager=self.manager, market=self.market)
         visible = manager_has(self.manager, "can_view_revenue")
         today, yesterday = board.today, board.yesterday_same_time
         change = analytics.change_percent
@@ -216,7 +262,7 @@ _ORDER_FILTERS = [
     OpenApiParameter(
         "ordering",
         OpenApiTypes.STR,
-        enum=[f"{sign}{f}" for f in selectors.ORDER_ORDERINGS for sign in ("-", "")],
+        enum=[f"{sign}{f}" for f in ORDER_ORDERINGS for sign in ("-", "")],
     ),
 ]
 
@@ -232,11 +278,12 @@ class OrderListView(ManagerAPIView):
         ],
         responses=s.ManagerOrderListOutput(many=True),
         tags=TAGS,
+        summary="Orders of the active market: filtered, ordered, paginated",
     )
     def get(self, request):
         filters = _query(s.ManagerOrderFilterInput, request).filters()
-        orders = selectors.manager_order_list(market=self.market, filters=filters)
-        return self.paginated(orders, s.ManagerOrderListOutput)
+        orders = manager_order_list(market=self.market, filters=filters)
+        return paginated_response(self, orders, s.ManagerOrderListOutput)
 
 
 class OrderExportView(ManagerAPIView):
@@ -245,6 +292,9 @@ class OrderExportView(ManagerAPIView):
     manager_permissions = (CanExportData,)
 
     @extend_schema(
+        summary="The filtered orders as a CSV file",
+        description="UTF-8 with BOM, one row per order item, streamed; logged as "
+        "`orders_exported`.",
         parameters=_ORDER_FILTERS,
         responses={
             (200, "text/csv"): OpenApiResponse(
@@ -255,7 +305,7 @@ class OrderExportView(ManagerAPIView):
     )
     def get(self, request):
         filters = _query(s.ManagerOrderFilterInput, request).filters()
-        chunks = services.manager_orders_export(
+        chunks = manager_orders_export(
             manager=self.manager, market=self.market, filters=filters, meta=self.meta
         )
         response = StreamingHttpResponse(
@@ -271,15 +321,20 @@ class OrderExportView(ManagerAPIView):
 class OrderDetailView(ManagerAPIView):
     manager_permissions = (CanViewOrders,)
 
-    @extend_schema(parameters=[_ORDER_NUMBER], responses=s.ManagerOrderDetailOutput, tags=TAGS)
+    @extend_schema(
+        summary="One order: customer, address, items and status history",
+        parameters=[_ORDER_NUMBER],
+        responses=s.ManagerOrderDetailOutput,
+        tags=TAGS,
+    )
     def get(self, request, order_number: str):
-        order = selectors.manager_order_get(market=self.market, order_number=order_number)
+        order = manager_order_get(market=self.market, order_number=order_number)
         return Response(s.ManagerOrderDetailOutput(order).data)
 
 
 class _OrderActionView(ManagerAPIView):
     def order(self, order_number: str):
-        return selectors.manager_order_get(market=self.market, order_number=order_number)
+        return manager_order_get(market=self.market, order_number=order_number)
 
     def respond(self, order):
         return Response(s.ManagerOrderStatusOutput(order).data)
@@ -287,8 +342,10 @@ class _OrderActionView(ManagerAPIView):
 
 class OrderStatusView(_OrderActionView):
     manager_permissions = (CanEditOrders,)
+    error_statuses = {409}  # invalid_transition (main/schema.py)
 
     @extend_schema(
+        summary="Move an order to its next status",
         parameters=[_ORDER_NUMBER],
         request=s.ManagerStatusInput,
         responses=s.ManagerOrderStatusOutput,
@@ -299,7 +356,7 @@ class OrderStatusView(_OrderActionView):
     )
     def post(self, request, order_number: str):
         data = _body(s.ManagerStatusInput, request).validated_data
-        order = services.manager_order_status_change(
+        order = manager_order_status_change(
             manager=self.manager,
             order=self.order(order_number),
             to_status=data["status"],
@@ -311,8 +368,12 @@ class OrderStatusView(_OrderActionView):
 
 class OrderCancelView(_OrderActionView):
     manager_permissions = (CanCancelOrders,)
+    error_statuses = {409}  # invalid_transition (main/schema.py)
 
     @extend_schema(
+        summary="Cancel an order",
+        description="Until it ships (else 409 `invalid_transition`); its stock goes back "
+        "on sale and `reason` becomes `cancel_reason`.",
         parameters=[_ORDER_NUMBER],
         request=s.ManagerCancelInput,
         responses=s.ManagerOrderStatusOutput,
@@ -320,7 +381,7 @@ class OrderCancelView(_OrderActionView):
     )
     def post(self, request, order_number: str):
         data = _body(s.ManagerCancelInput, request).validated_data
-        order = services.manager_order_cancel(
+        order = manager_order_cancel(
             manager=self.manager,
             order=self.order(order_number),
             reason=data["reason"],
@@ -331,8 +392,10 @@ class OrderCancelView(_OrderActionView):
 
 class OrderResumeView(_OrderActionView):
     manager_permissions = (CanCancelOrders,)
+    error_statuses = {409}  # invalid_transition, out_of_stock (main/schema.py)
 
     @extend_schema(
+        summary="Resume a cancelled order",
         parameters=[_ORDER_NUMBER],
         request=s.ManagerResumeInput,
         responses=s.ManagerOrderStatusOutput,
@@ -342,7 +405,7 @@ class OrderResumeView(_OrderActionView):
     )
     def post(self, request, order_number: str):
         data = _body(s.ManagerResumeInput, request).validated_data
-        order = services.manager_order_resume(
+        order = manager_order_resume(
             manager=self.manager, order=self.order(order_number), note=data["note"], meta=self.meta
         )
         return self.respond(order)
@@ -350,8 +413,10 @@ class OrderResumeView(_OrderActionView):
 
 class OrderBulkStatusView(ManagerAPIView):
     manager_permissions = (CanEditOrders,)
+    error_statuses = {404, 409}  # order numbers outside the market; invalid_transition
 
     @extend_schema(
+        summary="Move several orders to one status, all or nothing",
         request=s.ManagerBulkStatusInput,
         responses=s.ManagerBulkStatusOutput,
         tags=TAGS,
@@ -360,7 +425,7 @@ class OrderBulkStatusView(ManagerAPIView):
     )
     def post(self, request):
         data = _body(s.ManagerBulkStatusInput, request).validated_data
-        orders = services.manager_order_bulk_status(
+        orders = manager_order_bulk_status(
             manager=self.manager,
             market=self.market,
             order_numbers=data["order_numbers"],
@@ -368,9 +433,9 @@ class OrderBulkStatusView(ManagerAPIView):
             note=data["note"],
             meta=self.meta,
         )
-        listed = selectors.manager_order_list(
-            market=self.market, filters=selectors.OrderFilters()
-        ).filter(pk__in=[order.pk for order in orders])
+        listed = manager_order_list(market=self.market, filters=OrderFilters()).filter(
+            pk__in=[order.pk for order in orders]
+        )
         by_pk = {order.pk: order for order in listed}
         return Response(
             s.ManagerBulkStatusOutput(
@@ -426,6 +491,7 @@ class RevenueView(ManagerAPIView):
         ],
         responses=s.ManagerRevenueOutput,
         tags=TAGS,
+        summary="Revenue of the active market by period, against the period before",
     )
     def get(self, request):
         data = _query(s.ManagerRevenueInput, request).validated_data
@@ -435,7 +501,7 @@ class RevenueView(ManagerAPIView):
         if date_from > date_to:  # only date_from given, and after today
             message = "Must not be after date_to (today when not given)."
             raise drf_serializers.ValidationError({"date_from": [message]})
-        report = selectors.manager_revenue(
+        report = manager_revenue(
             market=self.market, period=data["period"], date_from=date_from, date_to=date_to
         )
         return Response(_revenue_output(report))
@@ -450,11 +516,12 @@ class RevenueHourlyView(ManagerAPIView):
         ],
         responses=s.ManagerRevenueOutput,
         tags=TAGS,
+        summary="Revenue of one market day, hour by hour",
     )
     def get(self, request):
         data = _query(s.ManagerRevenueHourlyInput, request).validated_data
         day = data.get("date") or analytics.local_date(self.market, timezone.now())
-        report = selectors.manager_revenue_hourly(market=self.market, day=day)
+        report = manager_revenue_hourly(market=self.market, day=day)
         return Response(_revenue_output(report))
 
 
@@ -470,19 +537,25 @@ class ReportListView(ManagerAPIView):
         ],
         responses=s.ManagerReportOutput(many=True),
         tags=TAGS,
+        summary="Daily reports of the active market, newest first",
     )
     def get(self, request):
         data = _query(s.ManagerReportFilterInput, request).validated_data
-        reports = selectors.manager_report_list(market=self.market, **data)
-        return self.paginated(reports, s.ManagerReportOutput)
+        reports = manager_report_list(market=self.market, **data)
+        return paginated_response(self, reports, s.ManagerReportOutput)
 
 
 class ReportDetailView(ManagerAPIView):
     manager_permissions = (CanViewRevenue,)
 
-    @extend_schema(parameters=[_DATE], responses=s.ManagerReportOutput, tags=TAGS)
+    @extend_schema(
+        summary="The daily report of one market date",
+        parameters=[_REPORT_DATE],
+        responses=s.ManagerReportOutput,
+        tags=TAGS,
+    )
     def get(self, request, report_date):
-        report = selectors.manager_report_get(market=self.market, report_date=report_date)
+        report = manager_report_get(market=self.market, report_date=report_date)
         return Response(s.ManagerReportOutput(report).data)
 
 
@@ -501,38 +574,54 @@ class NotificationListView(ManagerAPIView):
         ],
         responses=s.ManagerNotificationOutput(many=True),
         tags=TAGS,
+        summary="Your notifications, newest first",
     )
     def get(self, request):
         data = _query(s.ManagerNotificationFilterInput, request).validated_data
-        notifications = selectors.manager_notification_list(manager=self.manager, **data)
-        return self.paginated(notifications, s.ManagerNotificationOutput)
+        notifications = manager_notification_list(manager=self.manager, **data)
+        return paginated_response(self, notifications, s.ManagerNotificationOutput)
 
 
 class NotificationReadView(ManagerAPIView):
     market_scoped = False
 
-    @extend_schema(parameters=[_ID], request=None, responses=s.ManagerNotificationOutput, tags=TAGS)
+    @extend_schema(
+        summary="Mark a notification read",
+        parameters=[_ID],
+        request=None,
+        responses=s.ManagerNotificationOutput,
+        tags=TAGS,
+    )
     def post(self, request, pk: int):
-        notification = selectors.manager_notification_get(manager=self.manager, notification_id=pk)
-        notification = services.manager_notification_mark_read(notification=notification)
+        notification = manager_notification_get(manager=self.manager, notification_id=pk)
+        notification = manager_notification_mark_read(notification=notification)
         return Response(s.ManagerNotificationOutput(notification).data)
 
 
 class NotificationReadAllView(ManagerAPIView):
     market_scoped = False
 
-    @extend_schema(request=None, responses=s.ManagerMarkedOutput, tags=TAGS)
+    @extend_schema(
+        summary="Mark all your notifications read",
+        request=None,
+        responses=s.ManagerMarkedOutput,
+        tags=TAGS,
+    )
     def post(self, request):
-        marked = services.manager_notification_mark_all_read(manager=self.manager)
+        marked = manager_notification_mark_all_read(manager=self.manager)
         return Response(s.ManagerMarkedOutput({"marked": marked}).data)
 
 
 class NotificationUnreadCountView(ManagerAPIView):
     market_scoped = False
 
-    @extend_schema(responses=s.ManagerCountOutput, tags=TAGS)
+    @extend_schema(
+        summary="How many notifications are unread (the badge)",
+        responses=s.ManagerCountOutput,
+        tags=TAGS,
+    )
     def get(self, request):
-        count = selectors.manager_notification_unread_count(manager=self.manager)
+        count = manager_notification_unread_count(manager=self.manager)
         return Response(s.ManagerCountOutput({"count": count}).data)
 
 
@@ -545,7 +634,7 @@ class ActivityListView(ManagerAPIView):
     @extend_schema(
         parameters=[
             OpenApiParameter("manager", OpenApiTypes.INT, description="Admins only."),
-            OpenApiParameter("action", OpenApiTypes.STR, enum=list(services.Action.ALL)),
+            OpenApiParameter("action", OpenApiTypes.STR, enum=list(Action.ALL)),
             OpenApiParameter("object_type", OpenApiTypes.STR),
             OpenApiParameter("object_id", OpenApiTypes.STR),
             OpenApiParameter("date_from", OpenApiTypes.DATE),
@@ -555,11 +644,13 @@ class ActivityListView(ManagerAPIView):
         ],
         responses=s.ManagerActivityOutput(many=True),
         tags=TAGS,
+        summary="The audit log of the active market, newest first",
+        description="Every manager's entries for an admin, one's own otherwise.",
     )
     def get(self, request):
         data = dict(_query(s.ManagerActivityFilterInput, request).validated_data)
         manager_id = data.pop("manager", None)
-        entries = selectors.manager_activity_list(
+        entries = manager_activity_list(
             manager=self.manager, market=self.market, manager_id=manager_id, **data
         )
-        return self.paginated(entries, s.ManagerActivityOutput)
+        return paginated_response(self, entries, s.ManagerActivityOutput)

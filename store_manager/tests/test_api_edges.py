@@ -7,9 +7,10 @@ from decimal import Decimal
 
 import pytest
 
-from store_manager import analytics, selectors
+from store_manager import analytics
 from store_manager.models import RevenueSnapshot
-from store_manager.snapshot_services import snapshots_upsert
+from store_manager.selectors.dashboard import manager_dashboard
+from store_manager.services.snapshots import snapshots_upsert
 from store_manager.tests.helpers import kg_customer, place, us_customer
 from store_manager.tests.manager_api_support import (
     ALL_FLAGS,
@@ -28,7 +29,7 @@ def test_a_huge_change_percent_is_shown_and_stored():
     today = analytics.period_bounds("KG", "daily", now)
     place(kg_customer(), today.start - timedelta(hours=20), "1.00")  # yesterday 04:00
     place(kg_customer(), today.start + timedelta(hours=1), "200000.00")
-    board = selectors.manager_dashboard(manager=manager, market="KG", now=now)
+    board = manager_dashboard(manager=manager, market="KG", now=now)
     assert board.today.revenue == Decimal("200000.00")
     hour = analytics.period_bounds("KG", "hourly", today.start + timedelta(hours=1))
     previous = analytics.previous_bounds("KG", "hourly", hour)
@@ -84,7 +85,7 @@ def test_yesterday_same_time_is_the_same_wall_clock_after_a_clock_change():
     now = datetime(2026, 3, 9, 10, 0, tzinfo=zone)
     place(us_customer(), datetime(2026, 3, 8, 9, 30, tzinfo=zone), "20.00")  # before 10:00
     place(us_customer(), datetime(2026, 3, 8, 10, 30, tzinfo=zone), "70.00")  # after 10:00
-    board = selectors.manager_dashboard(manager=manager, market="US", now=now)
+    board = manager_dashboard(manager=manager, market="US", now=now)
     assert board.yesterday_same_time.revenue == Decimal("20.00")
 
 

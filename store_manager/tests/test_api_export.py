@@ -11,8 +11,10 @@ from django.http import StreamingHttpResponse
 
 from orders.models import OrderStatus
 from orders.tests.factories import OrderItemFactory
-from store_manager import selectors, services
 from store_manager.models import ManagerActivityLog
+from store_manager.selectors import export as export_selectors
+from store_manager.selectors.orders import OrderFilters
+from store_manager.services import export as export_services
 from store_manager.tests.manager_api_support import (
     ALL_FLAGS,
     BASE,
@@ -53,7 +55,7 @@ def test_csv_is_streamed_with_a_bom_header_and_one_row_per_item(client):
     assert response["Content-Disposition"].startswith('attachment; filename="orders-KG-')
     rows = _rows(response)
     header, data = rows[0], rows[1:]
-    assert header == list(services.EXPORT_HEADER)
+    assert header == list(export_services.EXPORT_HEADER)
     assert header[:4] == ["order_number", "created_at", "created_at_local", "status"]
     assert len(data) == 4
     numbers = [row[0] for row in data]
@@ -98,13 +100,15 @@ def test_export_writes_one_activity_row_with_ip_and_user_agent(client, manager):
 
 def test_rows_come_from_a_database_iterator_in_chunks(client, monkeypatch):
     """Nothing builds the whole file: rows are a lazy iterator and the body many chunks."""
-    rows = selectors.manager_export_rows(market="KG", filters=selectors.OrderFilters())
+    rows = export_selectors.manager_export_rows(market="KG", filters=OrderFilters())
     assert isinstance(rows, types.GeneratorType)
     for _ in range(3):
         order_in("KG", items=5)
-    monkeypatch.setattr(selectors, "EXPORT_CHUNK_SIZE", 2)
-    original = services._csv_chunks
-    monkeypatch.setattr(services, "_csv_chunks", lambda rows, **kw: original(rows, **kw, batch=4))
+    monkeypatch.setattr(export_selectors, "EXPORT_CHUNK_SIZE", 2)
+    original = export_services._csv_chunks
+    monkeypatch.setattr(
+        export_services, "_csv_chunks", lambda rows, **kw: original(rows, **kw, batch=4)
+    )
     chunks = list(client.get(URL).streaming_content)
     assert len(chunks) == 1 + 4  # header, then 15 rows in batches of 4
     assert b"".join(chunks).count(b"\n") == 16

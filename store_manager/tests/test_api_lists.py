@@ -9,7 +9,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from store_manager.models import DailyReport, ManagerNotification
-from store_manager.services import RequestMeta, activity_log_write
+from store_manager.services.activity import RequestMeta, activity_log_write
 from store_manager.tests.manager_api_support import ALL_FLAGS, BASE, client_of, make_manager
 
 pytestmark = pytest.mark.django_db

@@ -8,7 +8,7 @@ import pytest
 from django.utils import timezone
 
 from store_manager.models import ManagerActivityLog, ManagerNotification, ManagerSettings
-from store_manager.services import RequestMeta, activity_log_write
+from store_manager.services.activity import RequestMeta, activity_log_write
 from store_manager.tests.manager_api_support import (
     ALL_FLAGS,
     BASE,

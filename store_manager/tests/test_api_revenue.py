@@ -12,9 +12,10 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from orders.tests.helpers import priced_sku
-from store_manager import analytics, selectors
+from store_manager import analytics
 from store_manager.models import DailyReport, ManagerNotification, RevenueSnapshot
-from store_manager.snapshot_services import snapshots_rebuild
+from store_manager.selectors.dashboard import manager_dashboard
+from store_manager.services.snapshots import snapshots_rebuild
 from store_manager.tests.helpers import kg_customer, place, raw_figures, us_customer
 from store_manager.tests.manager_api_support import ALL_FLAGS, BASE, client_of, make_manager
 
@@ -174,7 +175,7 @@ def test_dashboard_figures_equal_raw_aggregation_across_local_midnight():
     place(b, yesterday.start + timedelta(hours=11), "50.00")  # yesterday after 10:00
     place(a, today.start + timedelta(hours=1), "80.00", status="cancelled")
     place(us_customer(), today.start + timedelta(hours=2), "12.00")  # US: never counted
-    board = selectors.manager_dashboard(manager=manager, market="KG", now=now)
+    board = manager_dashboard(manager=manager, market="KG", now=now)
     assert board.today.revenue == raw_figures("KG", today.start, now)["revenue"] == Decimal("300")
     assert board.today.orders_count == 1 and board.today.items_sold == 3
     same_time = raw_figures("KG", yesterday.start, yesterday.start + (now - today.start))

@@ -32,8 +32,8 @@ from store_manager.tests.manager_api_support import (
     make_manager,
     order_in,
 )
-from users.auth_services import otp_hash
 from users.models import Notification, VerificationCode
+from users.services.auth import otp_hash
 from users.tests.factories import UserFactory
 
 pytestmark = [pytest.mark.django_db, needs_redis_server, pytest.mark.slow]

@@ -11,10 +11,9 @@ from orders.models import Order
 from products.tests.factories import ProductFactory
 from store_manager.analytics import date_range_bounds
 from store_manager.models import DailyReport, ManagerNotification, ManagerSettings, StoreManager
-from store_manager.report_services import (
+from store_manager.services.reports import (
     ReportDeliveryError,
     daily_report_build,
-    daily_report_build_and_send,
     daily_report_send,
     report_recipients,
     reports_rebuild,
@@ -120,7 +119,8 @@ def test_recipients_manage_the_market_see_money_and_asked(managers):
 
 
 def test_the_report_is_emailed_to_each_recipient_once(kg_sales, managers):
-    report = daily_report_build_and_send(market="KG", report_date=DAY)
+    send_daily_report("KG", DAY.isoformat())
+    report = DailyReport.objects.get(market="KG", report_date=DAY)
 
     assert sorted(m.to[0] for m in mail.outbox) == [
         "admin@example.com",
@@ -144,7 +144,6 @@ def test_the_report_is_emailed_to_each_recipient_once(kg_sales, managers):
 
     # Again, by every route: nothing more is sent, nothing changes.
     before = model_to_dict(report) | {"generated_at": report.generated_at}
-    daily_report_build_and_send(market="KG", report_date=DAY)
     daily_report_send(report=report)
     send_daily_report("KG", DAY.isoformat())
     reports_rebuild(date_from=DAY, date_to=DAY, markets=["KG"], send_email=True)
@@ -155,7 +154,7 @@ def test_the_report_is_emailed_to_each_recipient_once(kg_sales, managers):
 
 
 def test_other_market_and_opted_out_managers_get_nothing(kg_sales, managers):
-    daily_report_build_and_send(market="US", report_date=DAY)
+    send_daily_report("US", DAY.isoformat())
     assert sorted(m.to[0] for m in mail.outbox) == ["admin@example.com", "us@example.com"]
     assert "77.00 USD" in mail.outbox[0].subject
     for key in ("kg", "kg_opted_out", "kg_no_money", "kg_inactive"):
@@ -175,7 +174,7 @@ def test_the_scheduled_job_snapshots_then_reports(kg_sales, managers, monkeypatc
 
 
 def test_a_late_cancellation_refreshes_the_report_without_resending(kg_sales, managers):
-    daily_report_build_and_send(market="KG", report_date=DAY)
+    send_daily_report("KG", DAY.isoformat())
     coat_order = Order.objects.get(total=Decimal("3000.00"))
     Order.objects.filter(pk=coat_order.pk).update(status="cancelled")
     recompute_order_periods(coat_order.pk)
@@ -361,7 +360,7 @@ def test_a_manager_without_settings_gets_the_defaults(kg_sales):
     assert not ManagerSettings.objects.exists()
     assert list(report_recipients("KG")) == [plain]
 
-    daily_report_build_and_send(market="KG", report_date=DAY)
+    send_daily_report("KG", DAY.isoformat())
     assert _outbox() == ["plain@example.com"]
     assert "KG daily report 2026-11-23" in mail.outbox[0].subject
     assert plain.notifications.filter(type="report_ready").count() == 1

@@ -10,7 +10,7 @@ from django.test import RequestFactory
 
 from orders.models import OrderStatus
 from store_manager.models import DailyReport, ManagerActivityLog, ManagerNotification
-from store_manager.services import RequestMeta, activity_log_write
+from store_manager.services.activity import RequestMeta, activity_log_write
 from store_manager.tests.manager_api_support import (
     ALL_FLAGS,
     BASE,

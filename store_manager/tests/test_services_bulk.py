@@ -9,7 +9,8 @@ from main.exceptions import ApplicationError
 from orders.models import Order, OrderStatusHistory
 from orders.tests.helpers import race
 from store_manager.models import ManagerActivityLog
-from store_manager.services import RequestMeta, manager_order_bulk_status
+from store_manager.services.activity import RequestMeta
+from store_manager.services.orders import manager_order_bulk_status
 from store_manager.tests.manager_api_support import ALL_FLAGS, make_manager, order_in
 
 pytestmark = [

@@ -6,8 +6,8 @@ from django.core.validators import RegexValidator
 from rest_framework import serializers
 from rest_framework_simplejwt.serializers import TokenRefreshSerializer
 
-from users.auth_services import token_refresh
 from users.models import User
+from users.services.auth import token_refresh
 
 _code_field = {
     "min_length": 6,

@@ -23,7 +23,7 @@ from users.api.auth_serializers import (
     TokenPairOutput,
     TokenRefreshOutput,
 )
-from users.auth_services import (
+from users.services.auth import (
     otp_request,
     otp_verify,
     phone_change_confirm,
@@ -80,6 +80,7 @@ class _PublicAuthView(APIView):
 
 class OTPRequestView(_PublicAuthView):
     throttle_classes = (OTPRequestIPThrottle,)
+    reads_market_header = True  # the market whose national phone format parses (schema)
 
     @extend_schema(
         request=OTPRequestInput,
@@ -98,6 +99,9 @@ class OTPRequestView(_PublicAuthView):
 
 
 class OTPVerifyView(_PublicAuthView):
+    reads_market_header = True  # a new account's market; the phone format (schema)
+    error_statuses = {403}  # a deactivated account (main/schema.py)
+
     @extend_schema(
         request=OTPVerifyInput,
         responses={200: TokenPairOutput},
@@ -116,6 +120,8 @@ class OTPVerifyView(_PublicAuthView):
 
 
 class TokenRefreshView(_PublicAuthView):
+    error_statuses = {401}  # an invalid, expired or revoked refresh token (main/schema.py)
+
     @extend_schema(
         request=RotatingTokenRefreshSerializer,
         responses={200: TokenRefreshOutput},
@@ -128,6 +134,8 @@ class TokenRefreshView(_PublicAuthView):
 
 
 class LogoutView(_PublicAuthView):
+    error_statuses = {401}  # an invalid, expired or revoked refresh token (main/schema.py)
+
     @extend_schema(request=LogoutInput, responses={204: None}, summary="Revoke a refresh token")
     def post(self, request):
         data = LogoutInput(data=request.data)

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 from django.conf import settings
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from main.exceptions import ApplicationError
 from main.markets import parse_phone
+from main.serializers import currency_field, json_field, market_field
 from users.models import Address, Notification, PaymentMethod, User
 
 # --- Profile -----------------------------------------------------------------------------
 
 
 class ProfileOutput(serializers.ModelSerializer):
-    currency = serializers.CharField(read_only=True)
+    currency = currency_field(read_only=True)
 
     class Meta:
         model = User
@@ -31,6 +33,11 @@ class ProfileOutput(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+@extend_schema_field(market_field())
+class _MarketEchoField(serializers.CharField):
+    """The account's market sent back unchanged (any case): documented as the market enum."""
+
+
 class ProfileUpdateInput(serializers.Serializer):
     """`phone` and `market` are read-only: the same value is accepted, another is refused."""
 
@@ -41,7 +48,7 @@ class ProfileUpdateInput(serializers.Serializer):
     phone = serializers.CharField(
         required=False, write_only=True, help_text="Read-only; change it with users/me/phone/."
     )
-    market = serializers.CharField(
+    market = _MarketEchoField(
         required=False, write_only=True, help_text="Read-only; follows the phone."
     )
 
@@ -160,7 +167,17 @@ class PaymentMethodUpdateInput(serializers.Serializer):
 # --- Notifications --------------------------------------------------------------------------
 
 
+class NotificationDataOutput(serializers.Serializer):
+    """What a notification refers to: the order of an `order_status` one; empty otherwise."""
+
+    order_number = serializers.CharField(required=False)
+    status = serializers.CharField(required=False, help_text="The order's new status.")
+    event = serializers.IntegerField(required=False, help_text="Id of the event it reports.")
+
+
 class NotificationOutput(serializers.ModelSerializer):
+    data = json_field(NotificationDataOutput, read_only=True)
+
     class Meta:
         model = Notification
         fields = ("id", "type", "title", "body", "data", "is_read", "created_at")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from functools import cached_property
-
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import status, viewsets
@@ -11,9 +9,9 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from main.pagination import PageNumberPagination
+from main.pagination import PageNumberPagination, paginated_response
 from main.request_market import MarketContextMixin
-from users import selectors, services
+from users import selectors
 from users.api.serializers import (
     AddressInput,
     AddressOutput,
@@ -27,6 +25,7 @@ from users.api.serializers import (
     ProfileOutput,
     ProfileUpdateInput,
 )
+from users.services import accounts
 
 _ID = OpenApiParameter("id", OpenApiTypes.INT, OpenApiParameter.PATH)
 
@@ -34,11 +33,18 @@ _ID = OpenApiParameter("id", OpenApiTypes.INT, OpenApiParameter.PATH)
 class MeView(MarketContextMixin, APIView):
     """The signed-in customer's profile."""
 
-    @extend_schema(responses=ProfileOutput, tags=["account"])
+    @extend_schema(summary="Your profile", responses=ProfileOutput, tags=["account"])
     def get(self, request):
         return Response(ProfileOutput(request.user).data)
 
-    @extend_schema(request=ProfileUpdateInput, responses=ProfileOutput, tags=["account"])
+    @extend_schema(
+        summary="Change your name, e-mail or language",
+        description="`phone` and `market` may be sent back unchanged; another value is 400 "
+        "(the phone changes with users/me/phone/).",
+        request=ProfileUpdateInput,
+        responses=ProfileOutput,
+        tags=["account"],
+    )
     def patch(self, request):
         data = ProfileUpdateInput(data=request.data, context={"user": request.user})
         data.is_valid(raise_exception=True)
@@ -47,12 +53,18 @@ class MeView(MarketContextMixin, APIView):
             for key, value in data.validated_data.items()
             if key not in ("phone", "market")
         }
-        user = services.user_update(user=request.user, **fields)
+        user = accounts.user_update(user=request.user, **fields)
         return Response(ProfileOutput(user).data)
 
-    @extend_schema(responses={204: None}, tags=["account"])
+    @extend_schema(
+        summary="Close your account",
+        description="Personal data, addresses and cards are deleted and every refresh token "
+        "is revoked; orders are kept.",
+        responses={204: None},
+        tags=["account"],
+    )
     def delete(self, request):
-        services.user_delete(user=request.user)
+        accounts.user_delete(user=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -63,34 +75,46 @@ class _OwnedViewSet(MarketContextMixin, viewsets.ViewSet):
     lookup_value_regex = r"\d+"
     pagination_class = PageNumberPagination
 
-    def _paginated(self, queryset, output):
-        paginator = self.paginator
-        page = paginator.paginate_queryset(queryset, self.request, view=self)
-        return paginator.get_paginated_response(output(page, many=True).data)
-
-    @cached_property
-    def paginator(self) -> PageNumberPagination:
-        return self.pagination_class()
-
 
 @extend_schema_view(
-    list=extend_schema(responses=AddressOutput(many=True)),
-    create=extend_schema(request=AddressInput, responses={201: AddressOutput}),
-    retrieve=extend_schema(parameters=[_ID], responses=AddressOutput),
-    partial_update=extend_schema(parameters=[_ID], request=AddressInput, responses=AddressOutput),
-    destroy=extend_schema(parameters=[_ID], responses={204: None}),
+    list=extend_schema(
+        summary="Your delivery addresses",
+        description="Exactly one is the default whenever any exist.",
+        responses=AddressOutput(many=True),
+    ),
+    create=extend_schema(
+        summary="Save a delivery address",
+        description="The first one, or one sent with `is_default: true`, becomes the default.",
+        request=AddressInput,
+        responses={201: AddressOutput},
+    ),
+    retrieve=extend_schema(
+        summary="One of your addresses", parameters=[_ID], responses=AddressOutput
+    ),
+    partial_update=extend_schema(
+        summary="Change an address",
+        parameters=[_ID],
+        request=AddressInput,
+        responses=AddressOutput,
+    ),
+    destroy=extend_schema(
+        summary="Delete an address",
+        description="Deleting the default makes the newest remaining address the default.",
+        parameters=[_ID],
+        responses={204: None},
+    ),
 )
 @extend_schema(tags=["account"])
 class AddressViewSet(_OwnedViewSet):
     """Delivery addresses. Exactly one is the default whenever any exist."""
 
     def list(self, request):
-        return self._paginated(selectors.address_list(user=request.user), AddressOutput)
+        return paginated_response(self, selectors.address_list(user=request.user), AddressOutput)
 
     def create(self, request):
         data = AddressInput(data=request.data)
         data.is_valid(raise_exception=True)
-        address = services.address_create(user=request.user, **data.validated_data)
+        address = accounts.address_create(user=request.user, **data.validated_data)
         return Response(AddressOutput(address).data, status=status.HTTP_201_CREATED)
 
     def retrieve(self, request, pk: str):
@@ -101,44 +125,54 @@ class AddressViewSet(_OwnedViewSet):
         address = selectors.address_get(user=request.user, address_id=int(pk))
         data = AddressInput(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
-        address = services.address_update(address=address, **data.validated_data)
+        address = accounts.address_update(address=address, **data.validated_data)
         return Response(AddressOutput(address).data)
 
     def destroy(self, request, pk: str):
         address = selectors.address_get(user=request.user, address_id=int(pk))
-        services.address_delete(address=address)
+        accounts.address_delete(address=address)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 @extend_schema_view(
-    list=extend_schema(responses=PaymentMethodOutput(many=True)),
+    list=extend_schema(
+        summary="Your saved cards",
+        description="Display facts only, never the card number or the provider's token.",
+        responses=PaymentMethodOutput(many=True),
+    ),
     create=extend_schema(
+        summary="Save a tokenised card",
         request=PaymentMethodCreateInput,
         responses={201: PaymentMethodOutput},
         description="Tokenised cards only: a full card number or a CVV anywhere in the body "
         "is refused with 400 `card_data_forbidden` and nothing is stored.",
     ),
-    retrieve=extend_schema(parameters=[_ID], responses=PaymentMethodOutput),
-    partial_update=extend_schema(
-        parameters=[_ID], request=PaymentMethodUpdateInput, responses=PaymentMethodOutput
+    retrieve=extend_schema(
+        summary="One of your saved cards", parameters=[_ID], responses=PaymentMethodOutput
     ),
-    destroy=extend_schema(parameters=[_ID], responses={204: None}),
+    partial_update=extend_schema(
+        summary="Rename a card or make it the default",
+        parameters=[_ID],
+        request=PaymentMethodUpdateInput,
+        responses=PaymentMethodOutput,
+    ),
+    destroy=extend_schema(summary="Delete a saved card", parameters=[_ID], responses={204: None}),
 )
 @extend_schema(tags=["account"])
 class PaymentMethodViewSet(_OwnedViewSet):
     """Saved cards: the provider's token and display facts, never the card itself."""
 
     def list(self, request):
-        return self._paginated(
-            selectors.payment_method_list(user=request.user), PaymentMethodOutput
+        return paginated_response(
+            self, selectors.payment_method_list(user=request.user), PaymentMethodOutput
         )
 
     def create(self, request):
         # Before validation, so a card number is never echoed in an error message.
-        services.card_data_check(payload=request.data)
+        accounts.card_data_check(payload=request.data)
         data = PaymentMethodCreateInput(data=request.data)
         data.is_valid(raise_exception=True)
-        method = services.payment_method_create(user=request.user, **data.validated_data)
+        method = accounts.payment_method_create(user=request.user, **data.validated_data)
         return Response(PaymentMethodOutput(method).data, status=status.HTTP_201_CREATED)
 
     def retrieve(self, request, pk: str):
@@ -147,15 +181,15 @@ class PaymentMethodViewSet(_OwnedViewSet):
 
     def partial_update(self, request, pk: str):
         method = selectors.payment_method_get(user=request.user, payment_method_id=int(pk))
-        services.card_data_check(payload=request.data)
+        accounts.card_data_check(payload=request.data)
         data = PaymentMethodUpdateInput(data=request.data)
         data.is_valid(raise_exception=True)
-        method = services.payment_method_update(payment_method=method, **data.validated_data)
+        method = accounts.payment_method_update(payment_method=method, **data.validated_data)
         return Response(PaymentMethodOutput(method).data)
 
     def destroy(self, request, pk: str):
         method = selectors.payment_method_get(user=request.user, payment_method_id=int(pk))
-        services.payment_method_delete(payment_method=method)
+        accounts.payment_method_delete(payment_method=method)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -166,6 +200,7 @@ class NotificationViewSet(_OwnedViewSet):
     http_method_names = ("get", "post", "head", "options")
 
     @extend_schema(
+        summary="Your in-app messages, newest first",
         parameters=[
             OpenApiParameter(
                 "is_read", OpenApiTypes.BOOL, description="Only read (true) or unread (false)."
@@ -179,22 +214,24 @@ class NotificationViewSet(_OwnedViewSet):
         notifications = selectors.notification_list(
             user=request.user, is_read=query.validated_data["is_read"]
         )
-        return self._paginated(notifications, NotificationOutput)
+        return paginated_response(self, notifications, NotificationOutput)
 
-    @extend_schema(parameters=[_ID], request=None, responses=NotificationOutput)
+    @extend_schema(
+        summary="Mark a message read", parameters=[_ID], request=None, responses=NotificationOutput
+    )
     @action(detail=True, methods=["post"])
     def read(self, request, pk: str):
         notification = selectors.notification_get(user=request.user, notification_id=int(pk))
-        notification = services.notification_mark_read(notification=notification)
+        notification = accounts.notification_mark_read(notification=notification)
         return Response(NotificationOutput(notification).data)
 
-    @extend_schema(request=None, responses=MarkedOutput)
+    @extend_schema(summary="Mark all your messages read", request=None, responses=MarkedOutput)
     @action(detail=False, methods=["post"], url_path="read-all")
     def read_all(self, request):
-        marked = services.notification_mark_all_read(user=request.user)
+        marked = accounts.notification_mark_all_read(user=request.user)
         return Response(MarkedOutput({"marked": marked}).data)
 
-    @extend_schema(responses=CountOutput)
+    @extend_schema(summary="How many messages are unread (the badge)", responses=CountOutput)
     @action(detail=False, methods=["get"], url_path="unread-count")
     def unread_count(self, request):
         count = selectors.notification_unread_count(user=request.user)

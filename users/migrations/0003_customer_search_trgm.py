@@ -1,6 +1,6 @@
 """PostgreSQL only: trigram GIN indexes for finding customers by part of a name or phone.
 
-The manager's order search (`store_manager.selectors`) matches customers with
+The manager's order search (`store_manager.selectors.orders`) matches customers with
 `icontains` on first and last name and `contains` on the phone; these expression
 indexes serve exactly those predicates. On any other database this does nothing.
 """

@@ -2,7 +2,7 @@ import pytest
 
 from conftest import authenticate
 from users.models import Address
-from users.services import address_create
+from users.services.accounts import address_create
 from users.tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db

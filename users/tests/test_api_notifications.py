@@ -4,7 +4,7 @@ import pytest
 from django.utils import timezone
 
 from users.models import Notification
-from users.services import notify_user
+from users.services.accounts import notify_user
 from users.tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db

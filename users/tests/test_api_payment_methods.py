@@ -4,7 +4,7 @@ import pytest
 from django.utils import timezone
 
 from users.models import PaymentMethod
-from users.services import payment_method_create
+from users.services.accounts import payment_method_create
 from users.tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db

@@ -7,7 +7,7 @@ from conftest import authenticate
 from orders.models import Order
 from orders.tests.factories import OrderFactory
 from users.models import Address, PaymentMethod, User
-from users.services import address_create, payment_method_create
+from users.services.accounts import address_create, payment_method_create
 
 pytestmark = pytest.mark.django_db
 

@@ -12,7 +12,7 @@ from rest_framework.test import APIClient
 from rest_framework_simplejwt.token_blacklist.models import OutstandingToken
 from rest_framework_simplejwt.tokens import RefreshToken
 
-from users.auth_services import tokens_for_user
+from users.services.auth import tokens_for_user
 from users.tasks import flush_expired_tokens
 
 REFRESH = "/api/v1/auth/token/refresh/"

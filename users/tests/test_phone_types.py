@@ -14,7 +14,7 @@ from rest_framework.test import APIClient
 from conftest import authenticate
 from users import sms
 from users.models import Address, VerificationCode
-from users.services import address_create
+from users.services.accounts import address_create
 from users.tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -2,9 +2,9 @@ import pytest
 
 from main.exceptions import ApplicationError
 from main.markets import parse_phone
-from users import services
 from users.models import Address, Notification, PaymentMethod, User
-from users.services import (
+from users.services import accounts
+from users.services.accounts import (
     CardDataForbidden,
     address_create,
     address_delete,
@@ -187,13 +187,13 @@ def test_same_token_saved_by_another_user_in_a_race_is_400_not_500(monkeypatch):
     """The other user's row commits between our duplicate check and our insert."""
     rival = UserFactory()
     card = {"provider": "stripe", "provider_token": "pm_race", "last4": "4242"}
-    original_save = services._save_as_default
+    original_save = accounts._save_as_default
 
     def rival_commits_first(obj):
         PaymentMethod.objects.create(user=rival, exp_month=1, exp_year=2099, **card)
         return original_save(obj)
 
-    monkeypatch.setattr(services, "_save_as_default", rival_commits_first)
+    monkeypatch.setattr(accounts, "_save_as_default", rival_commits_first)
     user = UserFactory()
     with pytest.raises(ApplicationError) as excinfo:
         payment_method_create(user=user, exp_month=12, exp_year=2099, **card)

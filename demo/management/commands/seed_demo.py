@@ -25,8 +25,8 @@ from products.models import (
     Subcategory,
 )
 from store_manager.models import DailyReport, ManagerSettings, RevenueSnapshot, StoreManager
-from store_manager.report_services import reports_rebuild
-from store_manager.snapshot_services import snapshots_rebuild
+from store_manager.services.reports import reports_rebuild
+from store_manager.services.snapshots import snapshots_rebuild
 from users.models import Address, User
 
 # What the summary counts, in the order the command fills them.

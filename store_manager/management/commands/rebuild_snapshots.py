@@ -7,7 +7,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from main.markets import Market
 from store_manager.analytics import PERIODS
-from store_manager.snapshot_services import snapshots_rebuild
+from store_manager.services.snapshots import snapshots_rebuild
 
 BAR_WIDTH = 30
 # Dates a shop can have orders on; far outside them the period arithmetic

@@ -12,22 +12,11 @@ from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 
-from main.exceptions import ApplicationError
+from main.exceptions import ApplicationError, InvalidInput
 from main.markets import MarketMismatch, market_config, parse_phone
 from users.models import Address, Notification, PaymentMethod, User
 
 # --- Errors ------------------------------------------------------------------------
-
-
-class InvalidInput(ApplicationError):
-    """A business rule on one field failed; shaped like a validation error."""
-
-    status_code = 400
-    code = "invalid"
-    default_detail = "Invalid input."
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}", errors={field: [message]})
 
 
 class AddressPhoneMarketMismatch(MarketMismatch):
@@ -71,7 +60,7 @@ def user_update(
     if language is not None:
         allowed = market_config(user.market).languages
         if language not in allowed:
-            raise InvalidInput(
+            raise InvalidInput.on_field(
                 "language",
                 f"Choose one of the languages of your market ({user.market}): "
                 f"{', '.join(allowed)}.",
@@ -138,7 +127,7 @@ def _promote_newest(model: type[models.Model], *, user: User) -> None:
 
 
 def _refuse_unsetting_default() -> None:
-    raise InvalidInput(
+    raise InvalidInput.on_field(
         "is_default",
         "There is always one default. Make another one the default instead.",
     )
@@ -284,7 +273,7 @@ def _check_not_expired(*, exp_month: int, exp_year: int) -> None:
     """A card is valid through the last day of its expiry month (UTC)."""
     today = timezone.now()
     if (exp_year, exp_month) < (today.year, today.month):
-        raise InvalidInput("exp_year", "This card has expired.")
+        raise InvalidInput.on_field("exp_year", "This card has expired.")
 
 
 @transaction.atomic
@@ -307,7 +296,7 @@ def payment_method_create(
     _check_not_expired(exp_month=exp_month, exp_year=exp_year)
     _lock_owner(user)
     if PaymentMethod.objects.filter(provider=provider, provider_token=provider_token).exists():
-        raise InvalidInput("provider_token", "This card is already saved.")
+        raise InvalidInput.on_field("provider_token", "This card is already saved.")
     method = PaymentMethod(
         user=user,
         provider=provider,
@@ -328,7 +317,7 @@ def payment_method_create(
             else:
                 method.save()
     except IntegrityError as exc:
-        raise InvalidInput("provider_token", "This card is already saved.") from exc
+        raise InvalidInput.on_field("provider_token", "This card is already saved.") from exc
     return method
 
 

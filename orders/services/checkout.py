@@ -1,12 +1,11 @@
-"""Orders: checkout and the status machine. Every rule about placing or moving an order.
+"""Orders: checkout. Every rule about placing an order (moving one: `transitions`).
 
 Checkout turns the cart into an order in one transaction: the cart row is locked
 (so one user's checkouts and cart edits queue), SKU rows are locked in id order,
 stock is checked and taken with the locks held, prices are read from
-`ProductPrice` of the order's market, and the cart is emptied. Every status change
-goes through `order_transition`, which locks the order row so that racing changes
-queue and stock returns exactly once. Side effects (notifications, snapshot
-recomputes, catalogue cache) are queued by `orders.events` to run after commit.
+`ProductPrice` of the order's market, and the cart is emptied. Side effects
+(notifications, snapshot recomputes, catalogue cache) are queued by
+`orders.events` to run after commit.
 """
 
 from __future__ import annotations
@@ -23,45 +22,24 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from main.exceptions import ApplicationError, Conflict
+from main.exceptions import ApplicationError, Conflict, InvalidInput
 from main.markets import market_config
 from orders import events
 from orders.models import (
     IdempotencyKey,
     Order,
     OrderItem,
-    OrderStatus,
     OrderStatusHistory,
     PaymentMethodType,
-    PaymentStatus,
 )
-from products import stock
-from products.cart_services import NotSoldInMarket, cart_lock
 from products.models import CartItem, ProductImage, ProductPrice, is_sellable
+from products.services import stock
+from products.services.cart import NotSoldInMarket, cart_lock
 from users.models import Address, User
-from users.services import ADDRESS_FIELDS, address_phone
+from users.services.accounts import ADDRESS_FIELDS, address_phone
 
-S = OrderStatus
 CENT = Decimal("0.01")
 
-# The only moves an order can make (SPEC §4). `cancelled → pending` is "resume": managers only.
-TRANSITIONS: dict[str, frozenset[str]] = {
-    S.PENDING: frozenset({S.CONFIRMED, S.CANCELLED}),
-    S.CONFIRMED: frozenset({S.PROCESSING, S.CANCELLED}),
-    S.PROCESSING: frozenset({S.SHIPPED, S.CANCELLED}),
-    S.SHIPPED: frozenset({S.DELIVERED}),
-    S.DELIVERED: frozenset(),
-    S.CANCELLED: frozenset({S.PENDING}),
-}
-# A customer may cancel its own order only this early.
-CUSTOMER_CANCELLABLE = frozenset({S.PENDING, S.CONFIRMED})
-# The timestamp each status sets when reached.
-MILESTONES = {
-    S.CONFIRMED: "confirmed_at",
-    S.SHIPPED: "shipped_at",
-    S.DELIVERED: "delivered_at",
-    S.CANCELLED: "cancelled_at",
-}
 # Order numbers: market prefix + 8 of 31 characters without look-alikes (0/O, 1/I/L): 31^8 ≈ 8.5e11.
 ORDER_NUMBER_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
 ORDER_NUMBER_LENGTH = 8
@@ -83,26 +61,10 @@ class PriceChanged(Conflict):
     default_detail = "Prices changed since you saw your cart; review the new total."
 
 
-class InvalidTransition(Conflict):
-    code = "invalid_transition"
-    default_detail = "The order cannot move to that status."
-
-
 class IdempotencyConflict(ApplicationError):
     status_code = 422
     code = "idempotency_conflict"
     default_detail = "This Idempotency-Key was already used with a different request."
-
-
-class InvalidCheckout(ApplicationError):
-    code = "invalid"
-    default_detail = "Invalid input."
-
-
-class OrderNotFound(ApplicationError):
-    status_code = 404
-    code = "not_found"
-    default_detail = "No such order."
 
 
 @dataclass(frozen=True)
@@ -110,9 +72,6 @@ class CheckoutResult:
     order: Order
     replayed: bool  # True when an Idempotency-Key returned an earlier order
     status_code: int = 201
-
-
-# --- Checkout ------------------------------------------------------------------------------
 
 
 def shipping_cost_for(*, market: str, subtotal: Decimal) -> Decimal:
@@ -145,7 +104,7 @@ def order_checkout(
     `payload` is the request body as received (for the idempotency fingerprint);
     it defaults to the keyword arguments. Raises `CartEmpty`, `OutOfStock`,
     `PriceChanged`, `PaymentMethodUnavailable`, `IdempotencyConflict`,
-    `MarketMismatch` or `InvalidCheckout`; any of them leaves everything unchanged.
+    `MarketMismatch` or `InvalidInput`; any of them leaves everything unchanged.
     """
     if payment_method != PaymentMethodType.CASH_ON_DELIVERY:
         raise PaymentMethodUnavailable()
@@ -287,19 +246,19 @@ def _shipping_address(
     """The order's address snapshot, from a saved address or one given inline."""
     if (address_id is None) == (address is None):
         message = "Give either address_id or address."
-        raise InvalidCheckout(message, errors={"address": [message]})
+        raise InvalidInput(message, errors={"address": [message]})
     if address_id is not None:
         saved = Address.objects.filter(pk=address_id, user=user).first()
         if saved is None:
             message = f"You have no address with id {address_id}."
-            raise InvalidCheckout(message, errors={"address_id": [message]})
+            raise InvalidInput(message, errors={"address_id": [message]})
         source = {name: getattr(saved, name) for name in ADDRESS_FIELDS}
     else:
         source = dict(address)
         try:
             source["phone"] = address_phone(user=user, raw=source.get("phone", ""))
         except ApplicationError as exc:
-            raise InvalidCheckout(exc.detail, errors={"address": exc.errors or {}}) from exc
+            raise InvalidInput(exc.detail, errors={"address": exc.errors or {}}) from exc
     return {
         "shipping_recipient": source["recipient_name"],
         "shipping_phone": source["phone"],
@@ -370,91 +329,3 @@ def _create_with_number(*, market: str, **fields: Any) -> Order:
 
 def _number_taken(number: str) -> bool:
     return Order.objects.filter(order_number=number).exists()
-
-
-# --- Status machine ------------------------------------------------------------------------
-
-
-def order_transition(
-    *,
-    order: Order,
-    to_status: str,
-    actor: User | None,
-    note: str = "",
-    by_manager: bool = False,
-    allowed_from: frozenset[str] | None = None,
-    at=None,
-) -> Order:
-    """Move an order to `to_status`: the one function every status change goes through.
-
-    Locks the order row, so racing changes queue and the loser sees the winner's
-    status. Checks the transition table (resume `cancelled → pending` only
-    `by_manager`; `allowed_from` narrows the starting statuses, e.g. for customers),
-    returns stock on cancellation and takes it again on resume (409 `out_of_stock`
-    if it is gone), sets the milestone timestamp, records the history row with the
-    actor and queues the after-commit side effects. `at` back-dates the change
-    (demo data); it defaults to now. Returns the updated order.
-    """
-    with transaction.atomic():
-        locked = Order.objects.select_for_update().get(pk=order.pk)
-        from_status = locked.status
-        allowed = TRANSITIONS[from_status]
-        if allowed_from is not None and from_status not in allowed_from:
-            allowed = frozenset()
-        if from_status == S.CANCELLED and not by_manager:
-            allowed = frozenset()
-        if to_status not in allowed:
-            raise InvalidTransition(
-                f"An order that is {from_status} cannot become {to_status}.",
-                extra={"status": from_status},
-            )
-
-        moved_stock = to_status == S.CANCELLED or from_status == S.CANCELLED
-        if moved_stock:
-            quantities = dict(locked.items.exclude(sku=None).values_list("sku_id", "quantity"))
-            locked_skus = stock.lock_skus(quantities)
-            if to_status == S.CANCELLED:
-                stock.put_back(locked_skus, quantities)
-            else:
-                gone = list(locked.items.filter(sku=None).values_list("sku_code", flat=True))
-                if gone:
-                    raise stock.out_of_stock(gone)
-                stock.take(locked_skus, quantities)
-
-        now = at or timezone.now()
-        locked.status = to_status
-        update = ["status", "updated_at"]
-        if to_status in MILESTONES:
-            setattr(locked, MILESTONES[to_status], now)
-            update.append(MILESTONES[to_status])
-        if to_status == S.DELIVERED and locked.payment_method == PaymentMethodType.CASH_ON_DELIVERY:
-            locked.payment_status = PaymentStatus.PAID  # the courier collected the cash
-            update.append("payment_status")
-        if to_status == S.CANCELLED:
-            locked.cancel_reason = note[:500]
-            update.append("cancel_reason")
-        elif from_status == S.CANCELLED:
-            locked.cancelled_at, locked.cancel_reason = None, ""
-            update += ["cancelled_at", "cancel_reason"]
-        locked.save(update_fields=update)
-        history = OrderStatusHistory.objects.create(
-            order=locked, from_status=from_status, to_status=to_status, changed_by=actor, note=note
-        )
-        if at is not None:
-            OrderStatusHistory.objects.filter(pk=history.pk).update(created_at=at)
-        events.order_status_changed(locked, event_id=history.pk, from_status=from_status)
-    return locked
-
-
-def order_cancel_by_customer(*, user: User, order_number: str, reason: str = "") -> Order:
-    """A customer cancels its own order while it is pending or confirmed."""
-    order = Order.objects.filter(user=user, order_number=order_number).first()
-    if order is None:
-        raise OrderNotFound()
-    return order_transition(
-        order=order,
-        to_status=S.CANCELLED,
-        actor=user,
-        note=reason,
-        allowed_from=CUSTOMER_CANCELLABLE,
-    )

@@ -43,8 +43,8 @@ from store_manager.analytics import (
     top_products,
 )
 from store_manager.models import DailyReport, ManagerNotification, ManagerSettings, StoreManager
-from store_manager.notifications import managers_of
-from store_manager.snapshot_services import order_instants
+from store_manager.services.notifications import managers_of
+from store_manager.services.snapshots import order_instants
 
 logger = logging.getLogger("marque.analytics")
 
@@ -252,22 +252,8 @@ def daily_report_send(*, report: DailyReport, now: datetime | None = None) -> in
     return sent
 
 
-def daily_report_build_and_send(*, market: str, report_date: date) -> DailyReport:
-    """The scheduled job after the daily snapshot: build the report, deliver it once."""
-    report = daily_report_build(market=market, report_date=report_date)
-    daily_report_send(report=report)
-    return report
-
-
-def daily_report_refresh(*, market: str, report_date: date) -> DailyReport | None:
-    """Rebuild an existing report's figures after a late order change; never re-sends it."""
-    if not DailyReport.objects.filter(market=market, report_date=report_date).exists():
-        return None
-    return daily_report_build(market=market, report_date=report_date)
-
-
 def daily_report_refresh_for_order(*, order_id: int) -> list[DailyReport]:
-    """`daily_report_refresh` of every existing report an order's change may alter.
+    """Rebuild the figures of every existing report an order's change may alter.
 
     The order's local day D, D+1 (its previous-day comparison shows D) and D+7
     (same weekday a week before); and, when the customer has a later

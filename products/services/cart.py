@@ -1,7 +1,7 @@
 """Cart and wishlist writes. Every rule about what may go into a cart lives here.
 
 Nothing here touches stock: a cart line is a wish, not a reservation; checkout
-checks and decrements stock under its own locks (`products.stock`).
+checks and decrements stock under its own locks (`products.services.stock`).
 """
 
 from __future__ import annotations
@@ -11,30 +11,18 @@ from decimal import Decimal
 from django.conf import settings
 from django.db import transaction
 
-from main.exceptions import ApplicationError
+from main.exceptions import InvalidInput, NotFound
 from main.markets import MarketMismatch
 from products.models import SKU, Cart, CartItem, Product, Wishlist, WishlistItem
-from products.stock import OutOfStock
+from products.services.stock import OutOfStock
 
 
-class InvalidQuantity(ApplicationError):
-    code = "invalid"
+class InvalidQuantity(InvalidInput):
     default_detail = "Invalid quantity."
-
-
-class InvalidReference(ApplicationError):
-    code = "invalid"
-    default_detail = "Invalid input."
 
 
 class NotSoldInMarket(MarketMismatch):
     default_detail = "This product is not sold in your market."
-
-
-class NotFound(ApplicationError):
-    status_code = 404
-    code = "not_found"
-    default_detail = "Not found."
 
 
 def _check_quantity(quantity: int) -> None:
@@ -87,7 +75,7 @@ def cart_item_add(*, user, market: str, sku_id: int, quantity: int) -> tuple[Car
     """Add `quantity` of a SKU; an existing line grows. Returns (line, created)."""
     sku = SKU.objects.select_related("product").filter(pk=sku_id).first()
     if sku is None:
-        raise InvalidReference("Unknown SKU.", errors={"sku_id": [f"No SKU with id {sku_id}."]})
+        raise InvalidInput("Unknown SKU.", errors={"sku_id": [f"No SKU with id {sku_id}."]})
     cart = cart_lock(user=user)
     item = CartItem.objects.filter(cart=cart, sku=sku).first()
     total = quantity + (item.quantity if item else 0)
@@ -135,7 +123,7 @@ def wishlist_item_add(*, user, market: str, product_id: int) -> tuple[WishlistIt
     """Add a product sellable in `market`; adding it again is harmless. Returns (item, created)."""
     product = Product.objects.filter(pk=product_id).first()
     if product is None:
-        raise InvalidReference(
+        raise InvalidInput(
             "Unknown product.", errors={"product_id": [f"No product with id {product_id}."]}
         )
     if not Product.objects.sellable_in(market).filter(pk=product.pk).exists():

@@ -8,9 +8,9 @@ from decimal import Decimal
 from django.db.models import OuterRef, QuerySet, Subquery
 
 from main.markets import market_config
-from products import stock
 from products.models import CartItem, Product, ProductImage, ProductPrice, is_sellable
-from products.selectors import product_list
+from products.selectors.catalogue import product_list
+from products.services import stock
 
 ZERO = Decimal("0.00")
 
@@ -55,7 +55,7 @@ def cart_get(*, user, market: str) -> CartSummary:
 
     A line is available when its product is still sellable in `market`
     (`products.models.is_sellable`) and the SKU can supply the quantity
-    (`products.stock.can_supply`). `price_changed` compares the current price
+    (`products.services.stock.can_supply`). `price_changed` compares the current price
     with the snapshot.
     """
     lines: list[CartLine] = []

@@ -182,12 +182,6 @@ def _rollup_daily(
     return result
 
 
-def snapshot_upsert(*, market: str, period: str, bounds: Bounds) -> RevenueSnapshot:
-    """Recompute and upsert one period's snapshot; returns the stored row."""
-    snapshots_upsert(market=market, period=period, start=bounds.start, end=bounds.end)
-    return RevenueSnapshot.objects.get(market=market, period=period, period_start=bounds.start)
-
-
 def snapshots_for_order(*, order_id: int, now: datetime | None = None) -> int:
     """Recompute every snapshot an order's creation or status change may have altered.
 

@@ -28,11 +28,11 @@ from rest_framework_simplejwt.settings import api_settings as jwt_settings
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 from rest_framework_simplejwt.tokens import RefreshToken
 
-from main.exceptions import ApplicationError
+from main.exceptions import ApplicationError, InvalidInput
 from main.markets import MarketMismatch, parse_phone
 from main.throttling import CACHE_ERRORS, CacheUnavailable
 from users.models import User, VerificationCode
-from users.services import notify_user
+from users.services.accounts import notify_user
 from users.sms import send_sms, send_sms_task
 
 logger = logging.getLogger("marque.auth")
@@ -385,10 +385,8 @@ def phone_change_request(*, user: User, phone: str, requester_ip: str | None = N
     if parsed.market != user.market:
         raise PhoneMarketMismatch()
     if parsed.e164 == user.phone:
-        raise ApplicationError(
-            "This is already your number.",
-            code="invalid",
-            errors={"phone": ["This is already your number."]},
+        raise InvalidInput(
+            "This is already your number.", errors={"phone": ["This is already your number."]}
         )
     otp_request(
         phone=parsed.e164,

@@ -1,4 +1,5 @@
-"""Who manages a market, and the one way to tell them something (`ManagerNotification`)."""
+"""Who manages a market, the one way to tell them something (`ManagerNotification`), and
+marking what they read."""
 
 from __future__ import annotations
 
@@ -70,3 +71,15 @@ def notify_managers(
     ]
     created = ManagerNotification.objects.bulk_create(rows, ignore_conflicts=event_id is not None)
     return len(created)
+
+
+def manager_notification_mark_read(*, notification: ManagerNotification) -> ManagerNotification:
+    if not notification.is_read:
+        notification.is_read = True
+        notification.save(update_fields=["is_read"])
+    return notification
+
+
+def manager_notification_mark_all_read(*, manager: StoreManager) -> int:
+    """Mark every unread notification of the manager read; returns how many changed."""
+    return ManagerNotification.objects.filter(manager=manager, is_read=False).update(is_read=True)
