@@ -166,7 +166,9 @@ def _checkout(
     quantities = {line["sku_id"]: line["quantity"] for line in lines}
     locked = stock.lock_skus(quantities)
     if len(locked) != len(quantities):  # deleted since the lines were read
-        raise stock.out_of_stock([f"#{pk}" for pk in quantities if pk not in locked])
+        raise stock.out_of_stock(
+            gone=[(f"#{pk}", stock.NO_LONGER_SOLD) for pk in quantities if pk not in locked]
+        )
     prices = _prices(market=market, product_ids={sku.product_id for sku in locked.values()})
     for sku in locked.values():
         # Market and price only: an inactive product is refused by `stock.take` below,

@@ -95,9 +95,12 @@ def order_transition(
             if to_status == S.CANCELLED:
                 stock.put_back(locked_skus, quantities)
             else:
-                gone = list(locked.items.filter(sku=None).values_list("sku_code", flat=True))
+                gone = [
+                    (item.sku_code, f"{item.product_name} ({item.size}, {item.color})")
+                    for item in locked.items.filter(sku=None)
+                ]
                 if gone:
-                    raise stock.out_of_stock(gone)
+                    raise stock.out_of_stock(gone=gone)
                 stock.take(locked_skus, quantities)
 
         now = at or timezone.now()

@@ -185,3 +185,18 @@ def test_odd_order_numbers_never_reach_the_manager_views(api_client):
         response = api_client.get(f"/api/v1/manager/orders/{path}")
         assert response.status_code == 404
         assert response.json()["code"] == "not_found"
+
+
+def test_checkout_out_of_stock_names_products_never_units_left(customer, customer_client):
+    short = priced_sku(stock=3)
+    fill_cart(customer, (short, 3))
+    SKU.objects.filter(pk=short.pk).update(stock=1)  # sold meanwhile
+    response = customer_client.post(
+        ORDERS, {"address": INLINE_KG, "payment_method": "cash_on_delivery"}, format="json"
+    )
+    assert response.status_code == 409
+    body = response.json()
+    assert body["skus"] == [short.code]
+    assert f"{short.product.name} ({short.size}, {short.color})" in body["detail"]
+    assert short.code not in body["detail"]
+    assert "1" not in body["detail"].replace(short.product.name, "").replace(short.size, "")

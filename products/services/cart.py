@@ -14,7 +14,7 @@ from django.db import transaction
 from main.exceptions import InvalidInput, NotFound
 from main.markets import MarketMismatch
 from products.models import SKU, Cart, CartItem, Product, Wishlist, WishlistItem
-from products.services.stock import OutOfStock
+from products.services.stock import OutOfStock, sku_label
 
 
 class InvalidQuantity(InvalidInput):
@@ -48,11 +48,12 @@ def _check_sku(*, sku: SKU, quantity: int, market: str) -> Decimal:
     """All checks for `quantity` units of `sku` in one line; returns the unit price."""
     _check_quantity(quantity)
     if not sku.is_active or not sku.product.is_active:
-        raise OutOfStock(f"{sku.code} is no longer available.", extra={"skus": [sku.code]})
+        raise OutOfStock(f"{sku_label(sku)} is no longer available.", extra={"skus": [sku.code]})
     price = _price_in(sku.product, market)
     if quantity > sku.stock:
+        # The customer's own quantity, never the units left (they see only the level).
         raise OutOfStock(
-            f"Only {sku.stock} of {sku.code} left in stock.", extra={"skus": [sku.code]}
+            f"Not enough stock of {sku_label(sku)} for {quantity}.", extra={"skus": [sku.code]}
         )
     return price
 

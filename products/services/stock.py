@@ -87,10 +87,30 @@ def lock_skus(sku_ids: Iterable[int]) -> dict[int, SKU]:
     return {sku.pk: sku for sku in queryset}
 
 
-def out_of_stock(codes: list[str]) -> OutOfStock:
-    """The 409 that names every SKU a request could not get."""
+def sku_label(sku: SKU) -> str:
+    """How a customer knows an item: "Linen shirt (M, White)" (never its code or stock)."""
+    return f"{sku.product.name} ({sku.size}, {sku.color})"
+
+
+# The label of a SKU deleted since the customer chose it (nothing else is known of it).
+NO_LONGER_SOLD = "an item that is no longer sold"
+
+
+def out_of_stock(skus: Iterable[SKU] = (), *, gone: Iterable[tuple[str, str]] = ()) -> OutOfStock:
+    """The 409 that names every item a request could not get.
+
+    `skus`: SKUs that are short or inactive; `gone`: (code, label) of items whose
+    SKU no longer exists. The message names product, size and colour, never how
+    many units are left (customers only ever see in stock / low stock / sold
+    out); `skus` in the body lists the codes, for a client to match its lines.
+    """
+    found = list(
+        SKU.objects.filter(pk__in=[sku.pk for sku in skus]).select_related("product")
+    )  # one query, on the error path only
+    items = sorted([(sku.code, sku_label(sku)) for sku in found] + list(gone))
+    labels = ", ".join(label for _, label in items)
     return OutOfStock(
-        f"Not enough stock for {', '.join(sorted(codes))}.", extra={"skus": sorted(codes)}
+        f"Not enough stock for {labels}.", extra={"skus": [code for code, _ in items]}
     )
 
 
@@ -100,12 +120,13 @@ def take(locked: Mapping[int, SKU], quantities: Mapping[int, int]) -> None:
     Raises `OutOfStock` naming every SKU that is missing, inactive or short.
     """
     short = [
-        locked[sku_id].code if sku_id in locked else f"#{sku_id}"
+        locked[sku_id]
         for sku_id, units in quantities.items()
-        if sku_id not in locked or not can_supply(locked[sku_id], units)
+        if sku_id in locked and not can_supply(locked[sku_id], units)
     ]
-    if short:
-        raise out_of_stock(short)
+    gone = [(f"#{sku_id}", NO_LONGER_SOLD) for sku_id in quantities if sku_id not in locked]
+    if short or gone:
+        raise out_of_stock(short, gone=gone)
     _move(locked, {sku_id: -units for sku_id, units in quantities.items()})
 
 

@@ -132,13 +132,18 @@ def test_unknown_sku_is_400(customer_client):
     assert "sku_id" in response.json()["errors"]
 
 
-def test_above_stock_is_409_naming_the_sku(customer_client):
+def test_above_stock_is_409_naming_the_item_never_the_units_left(customer_client):
     sku = priced_sku(stock=2)
-    response = customer_client.post(ITEMS, {"sku_id": sku.id, "quantity": 3}, format="json")
+    response = customer_client.post(ITEMS, {"sku_id": sku.id, "quantity": 7}, format="json")
     assert response.status_code == 409
-    assert response.json()["code"] == "out_of_stock"
-    assert response.json()["skus"] == [sku.code]
-    assert sku.code in response.json()["detail"]
+    body = response.json()
+    assert body["code"] == "out_of_stock"
+    assert body["skus"] == [sku.code]
+    # Product, size and colour, as the customer knows the item; not its code or stock.
+    for shown in (sku.product.name, sku.size, sku.color):
+        assert shown in body["detail"]
+    assert sku.code not in body["detail"]
+    assert "2" not in body["detail"].replace(sku.product.name, "").replace(sku.size, "")
     assert not CartItem.objects.exists()
 
 
