@@ -329,7 +329,7 @@ class OrderDetailView(ManagerAPIView):
     )
     def get(self, request, order_number: str):
         order = manager_order_get(market=self.market, order_number=order_number)
-        return Response(s.ManagerOrderDetailOutput(order).data)
+        return Response(s.ManagerOrderDetailOutput(order, context={"request": request}).data)
 
 
 class _OrderActionView(ManagerAPIView):
