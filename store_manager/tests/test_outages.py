@@ -74,61 +74,75 @@ def _post(client, path, data=None, capture=None):
         return client.post(path, data or {}, format="json")
 
 
-def test_broker_outage_every_order_action_answers_normally_and_nothing_is_lost(
-    private_redis, customer, customer_client, django_capture_on_commit_callbacks, settings
-):
-    manager = make_manager("manager", **ALL_FLAGS)
-    staff = client_of(manager)
-    sku = priced_sku(stock=5)
-    confirm, cancel, bulk = order_in("KG"), order_in("KG"), [order_in("KG"), order_in("KG")]
-    resume = order_in("KG", status=OrderStatus.CANCELLED, stock=3)
-    capture = django_capture_on_commit_callbacks
+class OrderActions:
+    """Checkout, customer cancel, manager status change, cancel, resume and bulk status."""
 
-    with celery_on_broker(private_redis.url):
-        private_redis.stop()  # the broker goes down
-        fill_cart(customer, (sku, 2))
+    def __init__(self, customer, customer_client, capture) -> None:
+        self.customer, self.client, self.capture = customer, customer_client, capture
+        self.staff = client_of(make_manager("manager", **ALL_FLAGS))
+        self.sku = priced_sku(stock=5)
+        self.confirm, self.cancel = order_in("KG"), order_in("KG")
+        self.bulk = [order_in("KG"), order_in("KG")]
+        self.resume = order_in("KG", status=OrderStatus.CANCELLED, stock=3)
+
+    def run(self) -> list:
+        fill_cart(self.customer, (self.sku, 2))
         placed = _post(
-            customer_client,
+            self.client,
             ORDERS,
             {"address": INLINE_KG, "payment_method": "cash_on_delivery"},
-            capture,
+            self.capture,
         )
-        number = placed.json()["order_number"]
-        answers = [
+        self.number = placed.json().get("order_number")
+        staff, capture = self.staff, self.capture
+        return [
             placed,
-            _post(customer_client, f"{ORDERS}{number}/cancel/", {"reason": "changed"}, capture),
+            _post(self.client, f"{ORDERS}{self.number}/cancel/", {"reason": "changed"}, capture),
             _post(
                 staff,
-                f"{MANAGER_ORDERS}{confirm.order_number}/status/",
+                f"{MANAGER_ORDERS}{self.confirm.order_number}/status/",
                 {"status": "confirmed"},
                 capture,
             ),
             _post(
                 staff,
-                f"{MANAGER_ORDERS}{cancel.order_number}/cancel/",
+                f"{MANAGER_ORDERS}{self.cancel.order_number}/cancel/",
                 {"reason": "fraud"},
                 capture,
             ),
-            _post(staff, f"{MANAGER_ORDERS}{resume.order_number}/resume/", {}, capture),
+            _post(staff, f"{MANAGER_ORDERS}{self.resume.order_number}/resume/", {}, capture),
             _post(
                 staff,
                 f"{MANAGER_ORDERS}bulk-status/",
-                {"order_numbers": [o.order_number for o in bulk], "status": "confirmed"},
+                {"order_numbers": [o.order_number for o in self.bulk], "status": "confirmed"},
                 capture,
             ),
         ]
+
+    def assert_committed_once(self) -> None:
+        assert Order.objects.filter(user=self.customer).count() == 1
+        self.sku.refresh_from_db()
+        assert self.sku.stock == 5  # taken by the checkout, given back by the cancel
+        statuses = dict(Order.objects.values_list("order_number", "status"))
+        assert statuses[self.number] == statuses[self.cancel.order_number] == "cancelled"
+        assert statuses[self.confirm.order_number] == OrderStatus.CONFIRMED
+        assert statuses[self.resume.order_number] == OrderStatus.PENDING
+        assert {statuses[o.order_number] for o in self.bulk} == {OrderStatus.CONFIRMED}
+
+
+def test_broker_outage_every_order_action_answers_normally_and_nothing_is_lost(
+    private_redis, customer, customer_client, django_capture_on_commit_callbacks, settings
+):
+    actions = OrderActions(customer, customer_client, django_capture_on_commit_callbacks)
+
+    with celery_on_broker(private_redis.url):
+        private_redis.stop()  # the broker goes down
+        answers = actions.run()
         assert [a.status_code for a in answers] == [201, 200, 200, 200, 200, 200], [
             a.content for a in answers
         ]
+        actions.assert_committed_once()
 
-        # Every change is committed exactly once, and stock is right.
-        assert Order.objects.filter(user=customer).count() == 1
-        sku.refresh_from_db()
-        assert sku.stock == 5  # taken by the checkout, given back by the cancel
-        statuses = dict(Order.objects.values_list("order_number", "status"))
-        assert statuses[number] == statuses[cancel.order_number] == OrderStatus.CANCELLED
-        assert statuses[confirm.order_number] == OrderStatus.CONFIRMED
-        assert statuses[resume.order_number] == OrderStatus.PENDING
         # Seven events, three subscribers each, all waiting for the broker.
         waiting = OutboxMessage.objects.filter(sent_at__isnull=True)
         assert waiting.count() == 21
@@ -178,6 +192,23 @@ def _cache_on(settings, server: PrivateRedis) -> None:
             "OPTIONS": {"socket_connect_timeout": 0.2, "socket_timeout": 0.5},
         }
     }
+
+
+def test_redis_outage_as_cache_and_broker_every_order_action_answers_normally(
+    private_redis, settings, customer, customer_client, django_capture_on_commit_callbacks
+):
+    """Production runs the cache and the broker on one Redis: both go down together."""
+    _cache_on(settings, private_redis)
+    actions = OrderActions(customer, customer_client, django_capture_on_commit_callbacks)
+    with celery_on_broker(private_redis.url):
+        private_redis.stop()
+        answers = actions.run()
+        assert [a.status_code for a in answers] == [201, 200, 200, 200, 200, 200], [
+            a.content for a in answers
+        ]
+        actions.assert_committed_once()
+        # Every reaction waits in the outbox (7 events x 3 subscribers); none is lost.
+        assert OutboxMessage.objects.filter(sent_at__isnull=True).count() == 21
 
 
 def test_cache_outage_slows_the_store_but_breaks_nothing(

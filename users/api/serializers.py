@@ -10,6 +10,7 @@ from main.exceptions import ApplicationError
 from main.markets import parse_phone
 from main.serializers import currency_field, json_field, market_field
 from users.models import Address, Notification, PaymentMethod, User
+from users.services.accounts import ADDRESS_FIELDS
 
 # --- Profile -----------------------------------------------------------------------------
 
@@ -78,21 +79,8 @@ class ProfileUpdateInput(serializers.Serializer):
 class AddressOutput(serializers.ModelSerializer):
     class Meta:
         model = Address
-        fields = (
-            "id",
-            "label",
-            "recipient_name",
-            "phone",
-            "city",
-            "street",
-            "building",
-            "apartment",
-            "postal_code",
-            "notes",
-            "is_default",
-            "created_at",
-            "updated_at",
-        )
+        # The address fields the service writes, in its order.
+        fields = ("id", *ADDRESS_FIELDS, "is_default", "created_at", "updated_at")
         read_only_fields = fields
 
 
