@@ -10,8 +10,9 @@ anonymous 200 MB JSON post is read into memory whole. Here:
   `RequestDataTooBig` (→ 413 too, also inside DRF parsers), whatever the
   declared length said.
 
-Limits: `API_MAX_UPLOAD_BYTES` for `multipart/form-data` (review images),
-`API_MAX_BODY_BYTES` for every other body (JSON, forms, anything else).
+Limits: `API_MAX_UPLOAD_BYTES` for `multipart/form-data` on the paths that take
+uploads (review images, the admin), `API_MAX_BODY_BYTES` for every other body
+(JSON, forms, multipart sent anywhere else).
 
 The middleware sits right after CorsMiddleware, so a browser can read the 413,
 and before SessionMiddleware and CsrfViewMiddleware, the first that may read
@@ -28,9 +29,15 @@ from main.exceptions import PayloadTooLarge, error_response
 MULTIPART = "multipart/form-data"
 
 
+# Where uploads are taken (review images; the admin's product and banner pictures).
+# A multipart body anywhere else gets the ordinary limit: the client's Content-Type
+# alone must not buy it 30 MiB.
+UPLOAD_PATH_PREFIXES = ("/api/v1/reviews/", "/admin/")
+
+
 def body_limit(request) -> int:
-    """Bytes of body the request may carry, by its Content-Type."""
-    if request.content_type == MULTIPART:
+    """Bytes of body the request may carry: uploads where uploads are taken, else the default."""
+    if request.content_type == MULTIPART and request.path.startswith(UPLOAD_PATH_PREFIXES):
         return settings.API_MAX_UPLOAD_BYTES
     return settings.API_MAX_BODY_BYTES
 
@@ -69,6 +76,10 @@ class CappedStream:
 
     def readline(self, size: int | None = -1, /) -> bytes:
         return self._count(self._stream.readline(self._size(size)))
+
+    def __getattr__(self, name: str):
+        # Everything else a stream offers (Django closes it after reading the body).
+        return getattr(self._stream, name)
 
 
 class BodyLimitMiddleware:

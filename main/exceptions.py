@@ -209,8 +209,30 @@ def database_unavailable(exc: BaseException | None) -> ServiceUnavailable | None
     """
     if not isinstance(exc, _DATABASE_UNAVAILABLE):
         return None
-    logger.warning("Database unavailable: %s: %s", type(exc).__name__, exc)
+    if _is_connection_error(exc):
+        logger.warning("Database unavailable: %s: %s", type(exc).__name__, exc)
+    else:
+        # Worth a retry, but also a sign of a bug (a deadlock from a lock-order
+        # regression, a statement timeout from a slow query): logged with its trace.
+        logger.error("Database error answered 503: %s", exc, exc_info=exc)
     return ServiceUnavailable()
+
+
+# PostgreSQL SQLSTATEs of a database that cannot be reached or is going away:
+# class 08 (connection exception), admin/crash shutdown, cannot connect now, too many
+# connections. No pgcode at all means the driver never reached the server.
+_CONNECTION_STATES = ("08", "57P01", "57P02", "57P03", "53300")
+
+
+def _is_connection_error(exc: BaseException) -> bool:
+    cause = getattr(exc, "__cause__", None) or exc
+    pgcode = getattr(cause, "pgcode", None)
+    if pgcode is not None:
+        return pgcode.startswith(_CONNECTION_STATES)
+    if isinstance(exc, InterfaceError):
+        return True
+    # A driver error with no SQLSTATE: the server was never reached.
+    return type(cause).__module__.startswith("psycopg")
 
 
 def suspicious_operation(exc: BaseException) -> ApplicationError | None:

@@ -12,13 +12,15 @@ from typing import Any
 
 from celery import shared_task
 from django.conf import settings
+from django.db import transaction
 from django.utils import timezone
 
 from orders.models import IdempotencyKey, Order, OrderStatus
 from orders.selectors import order_event_get
+from outbox.services import outbox_publish
 from users.models import Notification
 from users.services.accounts import notify_user
-from users.tasks import send_sms_task
+from users.sms import send_sms_task
 
 # What the customer is told on each status; shipped and delivered also go by SMS.
 CUSTOMER_MESSAGES = {
@@ -30,22 +32,32 @@ CUSTOMER_MESSAGES = {
     OrderStatus.CANCELLED: "Your order {number} was cancelled.",
 }
 SMS_STATUSES = frozenset({OrderStatus.SHIPPED, OrderStatus.DELIVERED})
+SEND_SMS = send_sms_task.name
 
 
 def _notify_customer(order: Order, status: str, event_id: int) -> None:
-    """One in-app message per status change (a redelivered task finds it and stops)."""
-    if Notification.objects.filter(user=order.user, data__event=event_id).exists():
-        return
-    body = CUSTOMER_MESSAGES[status].format(number=order.order_number)
-    notify_user(
-        user=order.user,
-        type=Notification.Type.ORDER_STATUS,
-        title=f"Order {order.order_number}: {OrderStatus(status).label.lower()}",
-        body=body,
-        data={"order_number": order.order_number, "status": status, "event": event_id},
-    )
-    if status in SMS_STATUSES and order.user.is_active:
-        send_sms_task.delay(order.user.phone, f"MARQUE: {body}")
+    """One in-app message (and, for some statuses, one SMS) per status change.
+
+    In one transaction, with the order row locked: two copies of the task (a
+    redelivery while the first still runs) queue here, and the second finds
+    the notification and stops. The SMS goes through the outbox in the same
+    transaction, so it exists exactly when the notification does: a broker
+    failure or a killed worker between the two can no longer lose it.
+    """
+    with transaction.atomic():
+        Order.objects.select_for_update().filter(pk=order.pk).first()
+        if Notification.objects.filter(user=order.user, data__event=event_id).exists():
+            return
+        body = CUSTOMER_MESSAGES[status].format(number=order.order_number)
+        notify_user(
+            user=order.user,
+            type=Notification.Type.ORDER_STATUS,
+            title=f"Order {order.order_number}: {OrderStatus(status).label.lower()}",
+            body=body,
+            data={"order_number": order.order_number, "status": status, "event": event_id},
+        )
+        if status in SMS_STATUSES and order.user.is_active:
+            outbox_publish(SEND_SMS, order.user.phone, f"MARQUE: {body}")
 
 
 @shared_task(acks_late=True)

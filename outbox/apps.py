@@ -7,9 +7,10 @@ class OutboxConfig(AppConfig):
     verbose_name = "Outbox"
 
     def ready(self) -> None:
-        from celery.signals import task_success
+        from celery.signals import task_prerun, task_success
 
-        from outbox.services import on_task_success
+        from outbox.services import on_task_prerun, on_task_success
 
-        # A message is done when its task succeeded (in the worker, or eagerly).
+        # A worker began a message's task (it was not lost), and finished it (done).
+        task_prerun.connect(on_task_prerun, weak=False, dispatch_uid="outbox-started")
         task_success.connect(on_task_success, weak=False, dispatch_uid="outbox-completed")

@@ -11,10 +11,12 @@ class OutboxMessage(models.Model):
 
     Written by `outbox.services.outbox_publish` inside the transaction of the
     change it follows, so it exists if and only if the change does. `sent_at`
-    is set each time the broker accepts it, `completed_at` once the task has
-    run successfully. Until then the relay keeps trying: a message the broker
-    never took is sent again, and so is one the broker took but lost (a Redis
-    restarted without persistence) once it has waited long enough.
+    is set each time the broker accepts it, `started_at` when a worker begins
+    it, `completed_at` once the task has run successfully. Until then the relay
+    keeps trying: a message the broker never took is sent again, so is one the
+    broker took but no worker ever began (a Redis restarted without
+    persistence lost it), and so is one begun but never finished once it can
+    no longer be running (past the hard time limit).
     """
 
     task = models.CharField(max_length=200, help_text="Registered Celery task name.")
@@ -22,6 +24,7 @@ class OutboxMessage(models.Model):
     kwargs = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     sent_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True, help_text="A worker began the task.")
     completed_at = models.DateTimeField(null=True, blank=True)
     attempts = models.PositiveIntegerField(default=0, help_text="Tries to hand it to the broker.")
     deliveries = models.PositiveIntegerField(default=0, help_text="Times the broker took it.")

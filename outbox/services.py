@@ -61,7 +61,8 @@ def outbox_publish_all(
 
     def relay_after_commit() -> None:
         for message in written:
-            outbox_send(message=message)
+            if not outbox_send(message=message) and not current_app.conf.task_always_eager:
+                break  # the broker is down: the rest would wait for it too; the relay sends them
 
     # A named function, not a functools.partial: Django logs a robust callback's
     # failure by its __qualname__, which a partial lacks (the log call would raise).
@@ -87,13 +88,16 @@ def outbox_send(*, message: OutboxMessage) -> bool:
     (`outbox_mark_completed`) once the task has succeeded.
     """
     try:
-        # retry=False: with the broker down, fail now; the relay tries again soon.
-        _task(message.task).apply_async(
-            args=message.args,
-            kwargs=message.kwargs,
-            headers={OUTBOX_HEADER: message.pk},
-            retry=False,
-        )
+        task = _task(message.task)
+        # A savepoint: run eagerly, a task's database error must not break the caller's
+        # transaction. retry=False: with the broker down, fail now; the relay tries again.
+        with transaction.atomic():
+            task.apply_async(
+                args=message.args,
+                kwargs=message.kwargs,
+                headers={OUTBOX_HEADER: message.pk},
+                retry=False,
+            )
     except Exception as exc:  # broker down, unknown task, an eager task that failed
         logger.warning("Outbox message %s (%s) not sent: %r", message.pk, message.task, exc)
         try:
@@ -106,13 +110,42 @@ def outbox_send(*, message: OutboxMessage) -> bool:
     try:
         OutboxMessage.objects.filter(pk=message.pk).update(
             sent_at=timezone.now(),
+            started_at=None,
             attempts=F("attempts") + 1,
             deliveries=F("deliveries") + 1,
             last_error="",
         )
     except Exception:  # sent but not marked: it may be sent again (consumers are idempotent)
         logger.warning("Outbox message %s sent but not marked", message.pk)
+    if message.deliveries + 1 >= settings.OUTBOX_MAX_DELIVERIES:
+        logger.error(
+            "Outbox message %s (%s) sent %s times: the relay will not send it again",
+            message.pk,
+            message.task,
+            message.deliveries + 1,
+        )
     return True
+
+
+def _outbox_id(task: Any) -> int | None:
+    request = getattr(task, "request", None)
+    outbox_id = getattr(request, OUTBOX_HEADER, None)
+    if outbox_id is None:  # eager runs keep custom headers in request.headers
+        outbox_id = (getattr(request, "headers", None) or {}).get(OUTBOX_HEADER)
+    return int(outbox_id) if outbox_id is not None else None
+
+
+def on_task_prerun(sender=None, task=None, **kwargs: Any) -> None:
+    """Celery's `task_prerun`: a worker began the message's task (it is not lost)."""
+    outbox_id = _outbox_id(task or sender)
+    if outbox_id is None:
+        return
+    try:
+        OutboxMessage.objects.filter(pk=outbox_id, completed_at__isnull=True).update(
+            started_at=timezone.now()
+        )
+    except Exception:  # not marked: at worst it is sent again later, idempotently
+        logger.warning("Outbox message %s started but not marked", outbox_id)
 
 
 def outbox_mark_completed(outbox_id: int) -> None:
@@ -127,28 +160,43 @@ def outbox_mark_completed(outbox_id: int) -> None:
 
 def on_task_success(sender=None, **kwargs: Any) -> None:
     """Celery's `task_success` signal (connected in OutboxConfig.ready)."""
-    request = getattr(sender, "request", None)
-    outbox_id = getattr(request, OUTBOX_HEADER, None)
-    if outbox_id is None:  # eager runs keep custom headers in request.headers
-        outbox_id = (getattr(request, "headers", None) or {}).get(OUTBOX_HEADER)
+    outbox_id = _outbox_id(sender)
     if outbox_id is not None:
-        outbox_mark_completed(int(outbox_id))
+        outbox_mark_completed(outbox_id)
 
 
 def _due() -> Q:
     """Messages the relay should send now.
 
-    Never sent, past the grace period (OUTBOX_RELAY_GRACE_SECONDS, which leaves
-    fresh messages to their own after-commit send); or sent but not completed
-    after OUTBOX_REDELIVER_AFTER_SECONDS (the broker lost it, or the task kept
-    failing), at most OUTBOX_MAX_DELIVERIES times.
+    - never sent (the broker refused it), past OUTBOX_RELAY_GRACE_SECONDS, which
+      leaves a fresh message to its own after-commit send; a message naming a
+      task no app registers stops after OUTBOX_MAX_DELIVERIES tries;
+    - sent but never begun by a worker after OUTBOX_REDELIVER_AFTER_SECONDS: the
+      broker lost it (a Redis restarted empty);
+    - begun but never completed after the hard time limit plus the broker's
+      redelivery delay: it failed or its worker died, and it cannot still be running.
+
+    Sent messages go out at most OUTBOX_MAX_DELIVERIES times.
     """
     now = timezone.now()
     fresh = now - timedelta(seconds=settings.OUTBOX_RELAY_GRACE_SECONDS)
-    stale = now - timedelta(seconds=settings.OUTBOX_REDELIVER_AFTER_SECONDS)
-    never_sent = Q(sent_at__isnull=True, created_at__lte=fresh)
-    lost = Q(sent_at__lte=stale, deliveries__lt=settings.OUTBOX_MAX_DELIVERIES)
-    return Q(completed_at__isnull=True) & (never_sent | lost)
+    lost = now - timedelta(seconds=settings.OUTBOX_REDELIVER_AFTER_SECONDS)
+    dead = now - timedelta(seconds=settings.CELERY_VISIBILITY_TIMEOUT)
+    unknown_task = Q(last_error__startswith=UnknownTask.__name__)
+    never_sent = Q(sent_at__isnull=True, created_at__lte=fresh) & ~(
+        unknown_task & Q(attempts__gte=settings.OUTBOX_MAX_DELIVERIES)
+    )
+    again = Q(deliveries__lt=settings.OUTBOX_MAX_DELIVERIES) & (
+        Q(sent_at__lte=lost, started_at__isnull=True) | Q(started_at__lte=dead)
+    )
+    return Q(completed_at__isnull=True) & (never_sent | again)
+
+
+def outbox_send_again(*, ids: Iterable[int]) -> int:
+    """Staff: give messages that used up their deliveries a fresh start (admin action)."""
+    return OutboxMessage.objects.filter(pk__in=list(ids), completed_at__isnull=True).update(
+        sent_at=None, started_at=None, deliveries=0, attempts=0
+    )
 
 
 def outbox_relay() -> int:

@@ -10,6 +10,7 @@ A backend raises `SMSError` when the provider refuses or cannot be reached.
 
 from __future__ import annotations
 
+import logging
 import sys
 from dataclasses import dataclass
 from typing import Any, TextIO
@@ -21,6 +22,8 @@ from django.utils.module_loading import import_string
 
 from main.exceptions import ApplicationError
 from main.markets import Market, parse_phone
+
+logger = logging.getLogger("marque.sms")
 
 
 @dataclass(frozen=True)
@@ -112,7 +115,17 @@ def get_backend(path: str | None = None, **kwargs: Any) -> BaseSMSBackend:
 
 
 def send_sms(to: str, body: str) -> None:
-    """Send one SMS through the configured backend. Raises `SMSError` on provider failure."""
+    """Send one SMS through the configured backend. Raises `SMSError` on provider failure.
+
+    The one gate every SMS passes: a number that cannot receive SMS (a landline or
+    premium-rate number stored by staff or before the rule existed) is skipped
+    with a warning, never sent to, and not retried (SMS pumping, MARKETS.md).
+    """
+    try:
+        parse_phone(to, for_sms=True)
+    except ApplicationError:
+        logger.warning("SMS to %s not sent: not a number that can receive SMS", to)
+        return
     get_backend().send(to, body)
 
 

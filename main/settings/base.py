@@ -164,6 +164,11 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "interval_start": 0,
     "interval_step": 0.2,
     "interval_max": 0.2,
+    # …and a broker that accepts the connection but never answers (paused, overloaded,
+    # cut off) fails after seconds too, instead of holding the request forever. Above
+    # the worker's 1 s poll, so an idle worker is not disconnected.
+    "socket_connect_timeout": env_int("CELERY_BROKER_SOCKET_TIMEOUT", 3),
+    "socket_timeout": env_int("CELERY_BROKER_SOCKET_TIMEOUT", 3),
 }
 CELERY_BROKER_CONNECTION_TIMEOUT = env_int("CELERY_BROKER_CONNECTION_TIMEOUT", 2)
 # The transactional outbox (outbox app): beat's relay sends every minute what the
@@ -362,10 +367,10 @@ REST_FRAMEWORK = {
     ),
     "DEFAULT_PERMISSION_CLASSES": ("rest_framework.permissions.IsAuthenticated",),
     "DEFAULT_RENDERER_CLASSES": ("rest_framework.renderers.JSONRenderer",),
+    # JSON only: an endpoint that takes uploads (reviews) names its own parsers, so a
+    # client cannot send multipart to any other endpoint.
     "DEFAULT_PARSER_CLASSES": (
         "main.parsers.JSONParser",  # deep nesting is a 400 parse_error, not a 500
-        "rest_framework.parsers.MultiPartParser",
-        "rest_framework.parsers.FormParser",
     ),
     "DEFAULT_PAGINATION_CLASS": "main.pagination.PageNumberPagination",
     "PAGE_SIZE": 20,

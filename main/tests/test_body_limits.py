@@ -24,6 +24,7 @@ pytestmark = pytest.mark.django_db
 
 REQUEST = "/api/v1/auth/otp/request/"
 VERIFY = "/api/v1/auth/otp/verify/"
+REVIEWS = "/api/v1/reviews/"
 PHONE = "+996700123456"
 MIB = 1024 * 1024
 
@@ -87,43 +88,49 @@ def test_form_body_over_the_limit_is_413(api_client, code):
     assert not User.objects.filter(phone=PHONE).exists()
 
 
-def test_multipart_has_its_own_higher_limit(api_client):
+def test_uploads_have_their_own_higher_limit_where_uploads_are_taken(customer_client):
     image = io.BytesIO(b"\xff" * (5 * MIB))
     image.name = "photo.jpg"
-    under = api_client.post(VERIFY, {"phone": PHONE, "images": image}, format="multipart")
-    # Past the body limit, under the upload limit: the view answers (no code sent).
+    # Past the body limit, under the upload limit: the reviews view answers itself.
+    under = customer_client.post(REVIEWS, {"images": image}, format="multipart")
     assert under.status_code == 400
     assert under.json()["code"] == "invalid"
 
-    over = api_client.post(
-        VERIFY,
-        {"phone": PHONE, "code": "123456"},
-        format="multipart",
-        CONTENT_LENGTH=str(31 * MIB),
+    over = customer_client.post(
+        REVIEWS, {"product": "x"}, format="multipart", CONTENT_LENGTH=str(31 * MIB)
     )
     assert_too_large(over)
 
 
-def test_multipart_text_field_over_the_body_limit_is_413_inside_drf(api_client, code):
-    response = api_client.post(
-        VERIFY, {"phone": PHONE, "code": code, "note": "x" * (2 * MIB)}, format="multipart"
-    )
-
+def test_multipart_elsewhere_gets_the_ordinary_limit(api_client):
+    """The client's Content-Type alone does not buy a 30 MiB body on a JSON endpoint."""
+    image = io.BytesIO(b"\xff" * (2 * MIB))
+    image.name = "photo.jpg"
+    response = api_client.post(VERIFY, {"phone": PHONE, "images": image}, format="multipart")
     assert_too_large(response)
-    assert not User.objects.filter(phone=PHONE).exists()
+    small = api_client.post(VERIFY, {"phone": PHONE, "code": "1"}, format="multipart")
+    assert small.status_code == 415  # and JSON endpoints take JSON only
+    assert small.json()["code"] == "unsupported_media_type"
 
 
-def test_too_many_form_fields_is_413(api_client, code):
+def test_multipart_text_field_over_the_body_limit_is_413(customer_client):
+    response = customer_client.post(
+        REVIEWS, {"product": "x", "comment": "x" * (2 * MIB)}, format="multipart"
+    )
+    assert_too_large(response)
+
+
+def test_too_many_form_fields_is_413(client):
+    """Django's own limit on a form it parses (the admin's sign-in form)."""
     fields = "&".join(f"f{i}=1" for i in range(settings.DATA_UPLOAD_MAX_NUMBER_FIELDS + 1))
-    response = api_client.post(
-        VERIFY,
-        f"phone=%2B996700123456&code={code}&{fields}",
+    response = client.post(
+        "/admin/login/",
+        f"username=%2B996700123456&password=x&{fields}",
         content_type="application/x-www-form-urlencoded",
     )
 
     assert_too_large(response)
     assert response.json()["detail"] == "The request has too many fields or files."
-    assert not User.objects.filter(phone=PHONE).exists()
 
 
 def test_a_body_longer_than_its_content_length_is_capped_while_streaming(code):

@@ -180,3 +180,37 @@ def test_other_errors_in_a_middleware_stay_json_500(unraised_client, settings):
     assert response.status_code == 500
     assert response.json()["code"] == "server_error"
     assert "Retry-After" not in response
+
+
+class _ServerError(Exception):
+    """Stands for the driver error Django wraps (its SQLSTATE in `pgcode`)."""
+
+    def __init__(self, pgcode: str) -> None:
+        super().__init__(pgcode)
+        self.pgcode = pgcode
+
+
+def _wrapped(pgcode: str) -> OperationalError:
+    exc = OperationalError(f"server said {pgcode}")
+    exc.__cause__ = _ServerError(pgcode)
+    return exc
+
+
+@pytest.mark.parametrize(
+    ("exc", "level"),
+    [
+        (_wrapped("08006"), "WARNING"),  # connection failure: the outage itself
+        (_wrapped("57P01"), "WARNING"),  # admin shutdown (a restart)
+        (psycopg2.OperationalError("could not connect to server"), "WARNING"),
+        (_wrapped("40P01"), "ERROR"),  # deadlock: retryable, and a lock-order bug
+        (_wrapped("57014"), "ERROR"),  # statement timeout: a slow-query bug
+    ],
+    ids=["connection", "shutdown", "no-server", "deadlock", "timeout"],
+)
+def test_503_for_every_operational_error_but_bugs_are_logged_with_their_trace(exc, level, caplog):
+    response = _drf_view(exc)(APIRequestFactory().get("/api/v1/x/"))
+    response.render()
+    assert_unavailable(response)
+    record = next(r for r in caplog.records if r.name == "marque.errors")
+    assert record.levelname == level
+    assert (record.exc_info is not None) == (level == "ERROR")

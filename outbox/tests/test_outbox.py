@@ -221,3 +221,51 @@ def test_beat_relays_every_minute():
     entry = django_settings.CELERY_BEAT_SCHEDULE["relay-outbox"]
     assert entry["task"] == "outbox.tasks.relay_outbox"
     assert entry["schedule"] <= 60
+
+
+def test_a_message_begun_by_a_worker_is_not_sent_again_while_it_may_still_run(settings):
+    settings.OUTBOX_REDELIVER_AFTER_SECONDS = 300
+    long_ago = timezone.now() - timedelta(seconds=301)
+    message = OutboxMessage.objects.create(
+        task="outbox.tests.record", args=[3], sent_at=long_ago, deliveries=1
+    )
+    services.on_task_prerun(
+        task=mock.Mock(request=mock.Mock(spec=["outbox_id"], outbox_id=message.pk))
+    )
+    message.refresh_from_db()
+    assert message.started_at is not None
+    assert outbox_relay() == 0  # lost-in-the-queue does not apply: a worker has it
+
+    # Past the hard time limit plus the broker's delay it cannot be running: it died.
+    OutboxMessage.objects.filter(pk=message.pk).update(
+        started_at=timezone.now() - timedelta(seconds=settings.CELERY_VISIBILITY_TIMEOUT + 1)
+    )
+    assert outbox_relay() == 1
+    assert RAN == [((3,), {})]
+
+
+def test_a_message_for_an_unknown_task_stops_after_its_tries(settings):
+    settings.OUTBOX_RELAY_GRACE_SECONDS = 0
+    settings.OUTBOX_MAX_DELIVERIES = 2
+    lost = OutboxMessage.objects.create(task="nowhere.tasks.renamed")
+    for _ in range(4):
+        outbox_relay()
+    lost.refresh_from_db()
+    assert lost.attempts == 2  # then left alone, for staff to see and send again
+    assert services.outbox_send_again(ids=[lost.pk]) == 1
+    lost.refresh_from_db()
+    assert (lost.attempts, lost.deliveries, lost.sent_at) == (0, 0, None)
+
+
+def test_after_commit_stops_at_the_first_broker_refusal(django_capture_on_commit_callbacks):
+    app.conf.update(CELERY_TASK_ALWAYS_EAGER=False)
+    try:
+        with (
+            mock.patch.object(record, "apply_async", side_effect=OperationalError("down")) as send,
+            django_capture_on_commit_callbacks(execute=True),
+        ):
+            services.outbox_publish_all([("outbox.tests.record", (n,), {}) for n in range(5)])
+    finally:
+        app.conf.update(CELERY_TASK_ALWAYS_EAGER=True)
+    assert send.call_count == 1  # a request never waits on a dead broker five times
+    assert OutboxMessage.objects.filter(sent_at__isnull=True).count() == 5

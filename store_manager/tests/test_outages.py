@@ -11,10 +11,14 @@ sign-in, checkout, the customer's and the manager's order actions.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
+import socket
+import threading
 from decimal import Decimal
 
 import pytest
+from django.db import connections
 from django.utils import timezone
 
 from main.testing import PrivateRedis, celery_on_broker, needs_redis_server
@@ -39,6 +43,7 @@ from users.tests.factories import UserFactory
 pytestmark = [pytest.mark.django_db, needs_redis_server, pytest.mark.slow]
 
 ORDERS = "/api/v1/orders/"
+VERIFY = "/api/v1/auth/otp/verify/"
 MANAGER_ORDERS = BASE + "orders/"
 
 
@@ -312,3 +317,79 @@ def test_cache_outage_phone_change_fails_closed_and_token_refresh_stays_open(
     refresh = api_client.post("/api/v1/auth/token/refresh/", {"refresh": "nope"}, format="json")
     assert refresh.status_code == 401
     assert refresh.json()["code"] == "token_invalid"
+
+
+def test_cache_outage_a_phone_locked_by_its_failures_stays_locked_from_the_database(
+    private_redis, settings, api_client
+):
+    """The lock lives in Redis; without it, the failures in the database decide, honestly timed."""
+    _cache_on(settings, private_redis)
+    phone = "+996700555009"
+    now = timezone.now()
+    for hours_ago, attempts in ((20, 4), (10, 4), (1, 2)):  # 10 wrong codes in 24 h
+        VerificationCode.objects.create(
+            phone=phone,
+            code_hash=otp_hash(phone=phone, code="111111"),
+            expires_at=now - timezone.timedelta(hours=hours_ago) + timezone.timedelta(minutes=5),
+            attempts=attempts,
+        )
+        VerificationCode.objects.filter(phone=phone, created_at__gt=now).update(
+            created_at=now - timezone.timedelta(hours=hours_ago)
+        )
+    private_redis.stop()
+    response = api_client.post(VERIFY, {"phone": phone, "code": "111111"}, format="json")
+    assert response.status_code == 429
+    # Under the limit once the 20-hour-old failures leave the window: in about 4 hours.
+    assert 4 * 3600 - 60 <= int(response["Retry-After"]) <= 4 * 3600
+
+
+@pytest.fixture
+def silent_broker():
+    """A TCP server that accepts connections and never answers (a paused or cut-off Redis)."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(16)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        server.settimeout(0.2)
+        while not stop.is_set():
+            with contextlib.suppress(OSError):
+                held.append(server.accept()[0])
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield f"redis://127.0.0.1:{server.getsockname()[1]}/0"
+    stop.set()
+    thread.join()
+    for connection in held:
+        connection.close()
+    server.close()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_broker_that_never_answers_cannot_hold_a_placed_order(
+    silent_broker, customer, customer_client
+):
+    """Without socket timeouts the after-commit publish would block the request for good."""
+    fill_cart(customer, (priced_sku(stock=5), 1))
+    answers: list = []
+
+    def place() -> None:
+        answers.append(
+            customer_client.post(
+                ORDERS, {"address": INLINE_KG, "payment_method": "cash_on_delivery"}, format="json"
+            )
+        )
+        connections.close_all()
+
+    with celery_on_broker(silent_broker):
+        worker = threading.Thread(target=place, daemon=True)
+        worker.start()
+        worker.join(timeout=120)  # a liveness bound, not a speed claim
+        assert not worker.is_alive(), "the checkout is still waiting on the silent broker"
+    assert answers[0].status_code == 201
+    waiting = OutboxMessage.objects.filter(sent_at__isnull=True)
+    assert waiting.count() == 3  # the first publish failed; the rest were left to the relay
+    assert waiting.filter(attempts=1).count() == 1

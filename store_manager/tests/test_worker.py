@@ -121,4 +121,5 @@ def test_an_outbox_message_run_by_a_real_worker_is_marked_done(real_worker):
             break
         time.sleep(0.2)
     assert message.completed_at is not None
+    assert message.started_at is not None  # the worker saw the header when it began
     assert RevenueSnapshot.objects.filter(market="KG", revenue=Decimal("77.00")).exists()

@@ -128,13 +128,27 @@ def _failures(phone: str) -> int:
     )
 
 
+def _seconds_until_under_the_limit(phone: str) -> float:
+    """While Redis is down: when enough failures leave the 24 h window (the honest Retry-After)."""
+    now = timezone.now()
+    codes = VerificationCode.objects.filter(
+        phone=phone, created_at__gt=now - FAILURE_PERIOD, attempts__gt=0
+    ).order_by("created_at")
+    remaining = sum(code.attempts for code in codes)
+    for code in codes:  # the oldest failures leave the window first
+        remaining -= code.attempts
+        if remaining < settings.OTP_PHONE_FAILURE_LIMIT:
+            return (code.created_at + FAILURE_PERIOD - now).total_seconds()
+    return FAILURE_PERIOD.total_seconds()
+
+
 def _check_phone_lock(phone: str) -> None:
     try:
         until = cache.get(_lock_key(phone))
     except CACHE_ERRORS:
         # Redis is down: the lock is derived again from the failures in the database.
         if _failures(phone) >= settings.OTP_PHONE_FAILURE_LIMIT:
-            raise _throttled(settings.OTP_PHONE_LOCK_SECONDS) from None
+            raise _throttled(_seconds_until_under_the_limit(phone)) from None
         return
     now = timezone.now().timestamp()
     if until and until > now:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 import pytest
 from django.test import Client
 
@@ -27,6 +29,16 @@ def signed_in(client: Client) -> bool:
 def test_staff_signs_in_with_phone_and_password(staff):
     client = Client()
     response = admin_login(client, "+996 700 900 900", PASSWORD)
+
+    assert response.status_code == 302
+    assert signed_in(client)
+
+
+def test_staff_signs_in_with_a_url_encoded_form_as_a_browser_sends_it(staff):
+    """Browsers post the login form url-encoded: Django reads (and closes) the capped body."""
+    client = Client()
+    body = urlencode({"username": "+996700900900", "password": PASSWORD, "next": "/admin/"})
+    response = client.post(LOGIN, body, content_type="application/x-www-form-urlencoded")
 
     assert response.status_code == 302
     assert signed_in(client)

@@ -100,3 +100,12 @@ def test_twilio_without_credentials_refuses_to_start(settings):
     settings.TWILIO_ACCOUNT_SID = ""
     with pytest.raises(ImproperlyConfigured):
         sms.TwilioBackend()
+
+
+def test_no_sms_ever_goes_to_a_number_that_cannot_receive_one(caplog):
+    """A landline or premium number stored by staff still gets no SMS (one gate for all)."""
+    for number in ("+996312123456", "+19005550123"):
+        sms.send_sms(number, "MARQUE: your order is on its way.")
+    sms.send_sms("+996700123456", "MARQUE: your order is on its way.")
+    assert [message.to for message in sms.outbox] == ["+996700123456"]
+    assert "not a number that can receive SMS" in caplog.text
