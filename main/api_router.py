@@ -1,10 +1,16 @@
 """Everything under /api/v1/. Each app adds its routes through its `api/urls.py`."""
 
-from django.urls import include, path
+from django.urls import include, path, re_path
 
+from main.exceptions import NotFound, error_response
 from main.views import MarketsView
 
 app_name = "api"
+
+
+def api_not_found(request, *args, **kwargs):
+    return error_response(NotFound())
+
 
 urlpatterns = [
     path("markets/", MarketsView.as_view(), name="markets"),
@@ -17,4 +23,7 @@ urlpatterns = [
     path("", include("reviews.api.urls")),
     path("", include("banners.api.urls")),
     path("manager/", include("store_manager.api.urls")),
+    # Last: any other /api/v1/ URL is the JSON 404, with DEBUG on too (Django's debug
+    # page would otherwise answer a frontend developer's typo in HTML).
+    re_path(r"^.*/$", api_not_found, name="not-found"),
 ]

@@ -205,3 +205,20 @@ def test_gunicorn_refuses_a_declared_200_mb_body_without_reading_it(gunicorn_por
         b"Content-Type: application/json\r\nContent-Length: 209715200\r\n\r\n"
     )
     _json_error(_raw(gunicorn_port, head + b'{"phone": "'), 413, "payload_too_large")
+
+
+@pytest.mark.parametrize("debug", [False, True])
+def test_an_unknown_api_url_is_a_json_404_even_with_debug_on(client, settings, debug):
+    """`make run` has DEBUG on: a frontend developer's typo still gets the JSON shape."""
+    settings.DEBUG = debug
+    response = client.get("/api/v1/nope/", HTTP_ACCEPT="text/html")
+    assert response.status_code == 404
+    assert response.json() == {"code": "not_found", "detail": "Not found."}
+    # A known route without its slash is still redirected to it, not swallowed.
+    assert client.get("/api/v1/markets").status_code == 301
+
+
+def test_the_docs_page_calls_no_validator_host(client):
+    page = client.get("/api/docs/").content.decode()
+    assert "validator.swagger.io" not in page
+    assert '"validatorUrl": null' in page
