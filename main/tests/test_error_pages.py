@@ -214,6 +214,11 @@ def test_an_unknown_api_url_is_a_json_404_even_with_debug_on(client, settings, d
     response = client.get("/api/v1/nope/", HTTP_ACCEPT="text/html")
     assert response.status_code == 404
     assert response.json() == {"code": "not_found", "detail": "Not found."}
+    # Any method, with no CSRF check in the way (an id that is not a number, for one).
+    strict = Client(enforce_csrf_checks=True)  # as a real server checks CSRF
+    for method in ("post", "patch", "delete"):
+        other = getattr(strict, method)("/api/v1/users/me/addresses/null,null/")
+        assert (other.status_code, other.json()["code"]) == (404, "not_found")
     # A known route without its slash is still redirected to it, not swallowed.
     assert client.get("/api/v1/markets").status_code == 301
 
