@@ -17,7 +17,7 @@ What it does, self-contained, on this machine only (every request goes to 127.0.
    per-IP auth throttles raised (every request comes from one IP).
 3. Access tokens (simplejwt) for the demo KG customer and the demo store manager
    of role admin (every permission, both markets).
-4. gunicorn with the project's gunicorn.conf.py (JSON error worker), 2 workers and
+4. gunicorn with the project's gunicorn_config.py (JSON error worker), 2 workers and
    no worker recycling, on a free 127.0.0.1 port; waits for /healthz.
 5. Schemathesis twice against /api/schema/: the customer token on every operation
    outside /api/v1/manager/, the manager token on /api/v1/manager/. Checks:
@@ -159,7 +159,7 @@ def start_server(env: dict[str, str], port: int, log_path: Path) -> subprocess.P
         [
             str(BIN / "gunicorn"),
             "-c",
-            "gunicorn.conf.py",
+            "gunicorn_config.py",
             "--bind",
             f"127.0.0.1:{port}",
             "--workers",

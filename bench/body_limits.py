@@ -8,7 +8,7 @@ An operator's drill sent 200 MB JSON bodies to `auth/otp/verify/` and watched
 a worker grow from 97 MB to 311 MB and stay there. One run:
 
 1. Migrates a SQLite database in a temporary directory (deleted afterwards).
-2. Starts gunicorn with the project's gunicorn.conf.py, 1 sync worker, on a
+2. Starts gunicorn with the project's gunicorn_config.py, 1 sync worker, on a
    free port on 127.0.0.1 only, settings `main.settings.test` (DEBUG off, no
    Redis: local-memory cache; sign-in throttles raised so none answers 429).
 3. Warms the worker up with 20 ordinary sign-in attempts, then reads its RSS
@@ -167,7 +167,7 @@ def honest_small(port: int) -> str:
 
 def start_gunicorn(port: int, env: dict[str, str], log_path: Path) -> subprocess.Popen:
     cmd = [
-        sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py",
+        sys.executable, "-m", "gunicorn", "-c", "gunicorn_config.py",
         "--bind", f"{HOST}:{port}", "--workers", "1", "--timeout", "60",
     ]  # fmt: skip
     with log_path.open("ab") as log_file:

@@ -233,7 +233,7 @@ def start_services(env: dict, tmp: Path, procs: dict, redis, base: str) -> None:
     """gunicorn, one worker, beat; returns once /readyz answers and the worker is consuming."""
     import requests
 
-    conf = ["-c", "gunicorn.conf.py"] if (BASE_DIR / "gunicorn.conf.py").exists() else []
+    conf = ["-c", "gunicorn_config.py"] if (BASE_DIR / "gunicorn_config.py").exists() else []
     bind = ["--bind", base.removeprefix("http://"), "--workers", "2"]
     celery = [str(VENV_BIN / "celery"), "-A", "main"]
     argvs = {

@@ -57,7 +57,7 @@ def test_drf_errors_have_catalogued_codes_and_statuses():
 def test_inline_codes_are_catalogued():
     """`ApplicationError(..., code="x")` and JSON error bodies written by hand."""
     literals = set()
-    for app in (*APPS, "gunicorn.conf.py"):
+    for app in (*APPS, "gunicorn_config.py"):
         paths = [ROOT / app] if app.endswith(".py") else (ROOT / app).rglob("*.py")
         for path in paths:
             if "tests" in path.parts or "migrations" in path.parts:

@@ -134,13 +134,13 @@ def _raw(port: int, data: bytes) -> tuple[int, dict[str, str], bytes]:
 
 @pytest.fixture(scope="module")
 def gunicorn_port(tmp_path_factory):
-    """gunicorn with the project's gunicorn.conf.py (1 worker) on a free 127.0.0.1 port."""
+    """gunicorn with the project's gunicorn_config.py (1 worker) on a free 127.0.0.1 port."""
     port = _free_port()
     log = tmp_path_factory.mktemp("gunicorn") / "gunicorn.log"
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "main.settings.test"}
     with log.open("wb") as log_file:
         process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py",
+            [sys.executable, "-m", "gunicorn", "-c", "gunicorn_config.py",
              "--bind", f"127.0.0.1:{port}", "--workers", "1"],
             cwd=settings.BASE_DIR, env=env, stdout=log_file, stderr=subprocess.STDOUT,
         )  # fmt: skip

@@ -15,7 +15,7 @@ READS = re.compile(
 # The test settings read only the runner's own variables (PYTEST_XDIST_WORKER).
 SOURCES = [
     *sorted(p for p in (ROOT / "main" / "settings").glob("*.py") if p.name != "test.py"),
-    ROOT / "gunicorn.conf.py",
+    ROOT / "gunicorn_config.py",
 ]
 
 
@@ -37,3 +37,9 @@ def test_setting_is_documented(name):
     example = (ROOT / ".env.example").read_text()
     assert f"`{name}`" in readme, f"{name}: add it to the README configuration table"
     assert re.search(rf"^#?\s*{name}=", example, re.M), f"{name}: add it to .env.example"
+
+
+def test_no_gunicorn_conf_py_that_other_gunicorns_would_load():
+    """gunicorn loads ./gunicorn.conf.py by itself: the peer benchmark's would load ours."""
+    assert not (ROOT / "gunicorn.conf.py").exists()
+    assert (ROOT / "gunicorn_config.py").exists()

@@ -1,7 +1,11 @@
-"""gunicorn settings: `gunicorn` in this directory reads this file by itself.
+"""gunicorn settings of the API: pass them with `-c`.
 
-    .venv/bin/gunicorn                          # main.wsgi, production settings
-    PORT=9000 WEB_CONCURRENCY=4 .venv/bin/gunicorn
+    .venv/bin/gunicorn -c gunicorn_config.py                  # main.wsgi, production settings
+    PORT=9000 WEB_CONCURRENCY=4 .venv/bin/gunicorn -c gunicorn_config.py
+
+Not named `gunicorn.conf.py` on purpose: gunicorn loads a file of that name
+from its working directory by itself, so any other gunicorn started here (the
+peer benchmark's, a tool's) would load this project's code and worker class.
 
 Command-line flags override what is set here. Requests gunicorn refuses before
 Django (over-long request line, too many or too large headers, malformed) are
