@@ -19,6 +19,7 @@ import logging
 import sys
 from typing import Any
 
+import psycopg2
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import (
     RequestDataTooBig,
@@ -185,16 +186,13 @@ def _first_message(errors: dict[str, Any]) -> str:
     return "Invalid input."
 
 
-def _database_errors() -> tuple[type[Exception], ...]:
-    errors: tuple[type[Exception], ...] = (OperationalError, InterfaceError)
-    try:
-        import psycopg2
-    except ImportError:  # pragma: no cover - psycopg2 is a requirement; SQLite works without it
-        return errors
-    return (*errors, psycopg2.OperationalError, psycopg2.InterfaceError)
-
-
-_DATABASE_UNAVAILABLE = _database_errors()
+# Django wraps driver errors, but a few (raised outside its wrappers) arrive unwrapped.
+_DATABASE_UNAVAILABLE = (
+    OperationalError,
+    InterfaceError,
+    psycopg2.OperationalError,
+    psycopg2.InterfaceError,
+)
 
 
 def database_unavailable(exc: BaseException | None) -> ServiceUnavailable | None:

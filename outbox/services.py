@@ -21,6 +21,7 @@ import logging
 import time
 from collections.abc import Iterable, Sequence
 from datetime import timedelta
+from enum import Enum
 from typing import Any
 
 from celery import current_app
@@ -61,8 +62,8 @@ def outbox_publish_all(
 
     def relay_after_commit() -> None:
         for message in written:
-            if not outbox_send(message=message) and not current_app.conf.task_always_eager:
-                break  # the broker is down: the rest would wait for it too; the relay sends them
+            if _send(message) is Sent.BROKER_DOWN:
+                break  # the rest would wait for it too: the relay sends them
 
     # A named function, not a functools.partial: Django logs a robust callback's
     # failure by its __qualname__, which a partial lacks (the log call would raise).
@@ -80,6 +81,12 @@ def _task(name: str):
     return tasks[name]
 
 
+class Sent(Enum):
+    YES = "sent"
+    BROKER_DOWN = "the broker refused it"
+    FAILED = "an unknown task, or an eager task that raised"
+
+
 def outbox_send(*, message: OutboxMessage) -> bool:
     """Hand one message to the broker (or run it, when eager). True when it went out.
 
@@ -87,6 +94,10 @@ def outbox_send(*, message: OutboxMessage) -> bool:
     The message carries its id in a header, so the worker marks it completed
     (`outbox_mark_completed`) once the task has succeeded.
     """
+    return _send(message) is Sent.YES
+
+
+def _send(message: OutboxMessage) -> Sent:
     try:
         task = _task(message.task)
         # A savepoint: run eagerly, a task's database error must not break the caller's
@@ -106,7 +117,8 @@ def outbox_send(*, message: OutboxMessage) -> bool:
             )
         except Exception:  # the database is down too: the relay finds it later anyway
             logger.warning("Outbox message %s: could not record the failure", message.pk)
-        return False
+        broker_down = not current_app.conf.task_always_eager and not isinstance(exc, UnknownTask)
+        return Sent.BROKER_DOWN if broker_down else Sent.FAILED
     try:
         OutboxMessage.objects.filter(pk=message.pk).update(
             sent_at=timezone.now(),
@@ -124,7 +136,7 @@ def outbox_send(*, message: OutboxMessage) -> bool:
             message.task,
             message.deliveries + 1,
         )
-    return True
+    return Sent.YES
 
 
 def _outbox_id(task: Any) -> int | None:
@@ -224,20 +236,14 @@ def outbox_relay() -> int:
             for message in batch:
                 last_pk = message.pk
                 tried += 1
-                if outbox_send(message=message):
-                    sent += 1
-                elif not current_app.conf.task_always_eager and _broker_failed(message):
+                outcome = _send(message)
+                sent += outcome is Sent.YES
+                if outcome is Sent.BROKER_DOWN:
                     broker_down = True
                     break
     if tried:
         logger.info("Outbox relay: %s of %s due messages sent", sent, tried)
     return sent
-
-
-def _broker_failed(message: OutboxMessage) -> bool:
-    """The last failure of `message` was the broker's (not an unknown task name)."""
-    error = OutboxMessage.objects.filter(pk=message.pk).values_list("last_error", flat=True)
-    return not (error.first() or "").startswith(UnknownTask.__name__)
 
 
 def outbox_pending() -> int:
