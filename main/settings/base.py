@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import dj_database_url
+import orjson
 from celery.schedules import crontab
 
 from main.env import BASE_DIR, env_bool, env_decimal, env_int, env_list, env_str
@@ -366,7 +367,9 @@ REST_FRAMEWORK = {
         "rest_framework_simplejwt.authentication.JWTAuthentication",
     ),
     "DEFAULT_PERMISSION_CLASSES": ("rest_framework.permissions.IsAuthenticated",),
-    "DEFAULT_RENDERER_CLASSES": ("rest_framework.renderers.JSONRenderer",),
+    # orjson, writing the bytes DRF's JSONRenderer wrote (main/renderers.py).
+    "DEFAULT_RENDERER_CLASSES": ("main.renderers.JSONRenderer",),
+    "ORJSON_RENDERER_OPTIONS": (orjson.OPT_UTC_Z,),
     # JSON only: an endpoint that takes uploads (reviews) names its own parsers, so a
     # client cannot send multipart to any other endpoint.
     "DEFAULT_PARSER_CLASSES": (

@@ -19,7 +19,7 @@ CORS_ALLOWED_ORIGINS = env_list(
 REST_FRAMEWORK = {
     **REST_FRAMEWORK,
     "DEFAULT_RENDERER_CLASSES": (
-        "rest_framework.renderers.JSONRenderer",
+        "main.renderers.JSONRenderer",
         "rest_framework.renderers.BrowsableAPIRenderer",
     ),
 }
