@@ -35,6 +35,7 @@ from products.models import (
     ProductPrice,
     Subcategory,
 )
+from products.services.listing import listing_refresh
 
 SEED = "marque-demo-v1"
 
@@ -915,6 +916,7 @@ def seed_products(categories: dict[str, Category], *, small: bool = False) -> li
     ProductFeature.objects.bulk_create(features)
     SKU.objects.bulk_create(skus)
     ProductPrice.objects.bulk_create(prices)
+    listing_refresh(product.pk for product in products)  # bulk_create sends no signals
     return products
 
 

@@ -26,6 +26,7 @@ from orders.services.checkout import order_checkout
 from orders.services.transitions import CUSTOMER_CANCELLABLE, order_transition
 from products.models import SKU, Product
 from products.services.cart import cart_clear, cart_item_add
+from products.services.listing import listing_sync_stock
 from users.models import Address, User
 
 S = OrderStatus
@@ -157,6 +158,7 @@ def seed_orders(
         for pk, sku in stock_now.items():
             sku.stock = original_stock[pk]
         SKU.objects.bulk_update(stock_now.values(), ["stock"], batch_size=500)
+        listing_sync_stock({sku.product_id for sku in stock_now.values()})
     first_day = (now - timedelta(days=SMALL_DAYS if small else DAYS)).date()
     return DemoOrdersResult(orders=made, first_day=first_day)
 

@@ -68,23 +68,35 @@ def catalogue_cache_invalidate_on_commit() -> None:
     transaction.on_commit(catalogue_cache_invalidate, robust=True)
 
 
-def _catalogue_version() -> str:
+def _catalogue_version(request=None) -> str:
+    """The current catalogue version; read once per request (kept on the request)."""
+    version = getattr(request, "_catalogue_version", None)
+    if version is not None:
+        return version
     version = cache.get(VERSION_KEY)
     if version is None:
         version = uuid.uuid4().hex
         # add(): if another process set it meanwhile, use theirs.
         if not cache.add(VERSION_KEY, version, timeout=None):
             version = cache.get(VERSION_KEY, version)
+    if request is not None:
+        request._catalogue_version = version
     return version
 
 
-def cache_key(request, *, market: str, namespace: str = "") -> str:
-    """`catalogue:<version>:<market>:<language>:<namespace>:<path>?<sorted query>` (hashed)."""
-    query = urlencode(sorted(request.GET.lists()), doseq=True)
+def cache_key(request, *, market: str, namespace: str = "", ignore: tuple[str, ...] = ()) -> str:
+    """`catalogue:<version>:<market>:<language>:<namespace>:<path>?<sorted query>` (hashed).
+
+    Query parameters named in `ignore` are left out (a total shared by every
+    page and ordering of one filter).
+    """
+    query = urlencode(
+        sorted(item for item in request.GET.lists() if item[0] not in ignore), doseq=True
+    )
     host = f"{request.scheme}://{request.get_host()}"  # bodies hold absolute URLs
     raw = f"{market}:{get_language() or ''}:{namespace}:{host}{request.path}?{query}"
     digest = hashlib.sha256(raw.encode()).hexdigest()
-    return f"catalogue:{_catalogue_version()}:{market}:{digest}"
+    return f"catalogue:{_catalogue_version(request)}:{market}:{digest}"
 
 
 def cached_data(
@@ -94,14 +106,16 @@ def cached_data(
     build: Callable[[], Any],
     namespace: str = "",
     timeout: int | None = None,
+    ignore: tuple[str, ...] = (),
 ) -> Any:
     """The body for this market and query from the cache, else `build()` (then stored).
 
     `build` must return plain data (dicts, lists, strings) that does not depend
-    on who is asking, only on the market and the request's path and query.
+    on who is asking, only on the market and the request's path and query
+    (minus the parameters in `ignore`).
     """
     try:
-        key = cache_key(request, market=market, namespace=namespace)
+        key = cache_key(request, market=market, namespace=namespace, ignore=ignore)
         data = cache.get(key)
     except CACHE_ERRORS as exc:  # slower, not broken: answer from the database
         logger.warning("Catalogue cache unavailable, building %s: %r", request.path, exc)

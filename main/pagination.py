@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from rest_framework.pagination import BasePagination
@@ -50,3 +51,41 @@ def paginated_response(view, queryset, serializer_class, **context: Any) -> Resp
     page = paginator.paginate_queryset(queryset, view.request, view=view)
     rows = serializer_class(page, many=True, context={**_serializer_context(view), **context})
     return paginator.get_paginated_response(rows.data)
+
+
+class CountedRows:
+    """Rows for Django's paginator whose total comes from `count()` given by the caller.
+
+    A view that knows its total another way (a memoised count) pages a
+    queryset without the paginator's own `COUNT(*)`; slicing still runs one
+    query for the page.
+    """
+
+    ordered = True  # the caller orders the rows (the paginator warns otherwise)
+
+    def __init__(self, rows, count: Callable[[], int]):
+        self.rows = rows
+        self._count = count
+
+    def count(self) -> int:
+        return self._count()
+
+    def __len__(self) -> int:
+        return self.count()
+
+    def __getitem__(self, index):
+        return self.rows[index]
+
+
+def paginated_rows(
+    view, rows, *, count: Callable[[], int], shape: Callable[[Any], Any]
+) -> Response:
+    """`paginated_response` for plain rows: the page of `rows`, each made into output by `shape`.
+
+    The same answer and errors as `paginated_response` (`{count, next,
+    previous, results}`, 404 `not_found` past the last page); `count()` gives
+    the total.
+    """
+    paginator = _paginator(view)
+    page: Iterable = paginator.paginate_queryset(CountedRows(rows, count), view.request, view=view)
+    return paginator.get_paginated_response([shape(row) for row in page])

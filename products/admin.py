@@ -2,13 +2,15 @@ from django import forms
 from django.contrib import admin, messages
 from django.db.models import Count, OuterRef, Subquery, Sum
 
-from main.admin_mixins import InvalidatesCatalogueCacheMixin
+from main.admin_mixins import InvalidatesCatalogueCacheMixin, ViewOnlyAdminMixin
 from main.markets import Market
 from products.models import (
     SKU,
     Cart,
     CartItem,
     Category,
+    Listing,
+    ListingFacet,
     Product,
     ProductFeature,
     ProductImage,
@@ -328,3 +330,22 @@ class WishlistItemAdmin(admin.ModelAdmin):
     list_filter = ("wishlist__user__market",)
     search_fields = ("wishlist__user__phone", "product__name")
     autocomplete_fields = ("wishlist", "product")
+
+
+@admin.register(Listing)
+class ListingAdmin(ViewOnlyAdminMixin, admin.ModelAdmin):
+    """The catalogue's read model: what the storefront lists, kept by code from the products."""
+
+    list_display = ("name", "market", "price", "in_stock", "sales_count", "created_at")
+    list_filter = ("market", "in_stock")
+    search_fields = ("name", "slug")
+    list_select_related = ("product",)
+
+
+@admin.register(ListingFacet)
+class ListingFacetAdmin(ViewOnlyAdminMixin, admin.ModelAdmin):
+    """The read model's sizes and colours per listed product (facet counts read them)."""
+
+    list_display = ("product", "market", "facet", "value", "color_hex")
+    list_filter = ("market", "facet")
+    list_select_related = ("product",)

@@ -1,7 +1,22 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_delete, post_save
 
 
 class ProductsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "products"
     verbose_name = "Products"
+
+    def ready(self):
+        # The catalogue's read model follows every model write of its sources.
+        from products.models import SKU, Product, ProductImage, ProductPrice
+        from products.services.listing import on_source_deleted, on_source_saved
+
+        for model in (Product, ProductPrice, SKU, ProductImage):
+            post_save.connect(
+                on_source_saved, sender=model, dispatch_uid=f"listing-{model.__name__}"
+            )
+        for model in (ProductPrice, SKU, ProductImage):
+            post_delete.connect(
+                on_source_deleted, sender=model, dispatch_uid=f"listing-del-{model.__name__}"
+            )

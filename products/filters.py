@@ -2,8 +2,8 @@
 
 Every parameter is validated: an unknown ordering, a malformed price or a
 boolean other than `true`/`false` is a 400 `invalid`, never a 500 or a silent
-no-op. Filters run on `selectors.product_list(market=...)`, which already
-carries the viewer's market price as `price`.
+no-op. Filters run on the read model (`selectors.listing_list(market=...)`),
+whose rows carry the viewer's market price as `price`.
 """
 
 from __future__ import annotations
@@ -15,17 +15,17 @@ from django_filters.utils import translate_validation
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter
 
-from products.models import SKU
+from products.models import ListingFacet
 
 BOOLEAN_CHOICES = (("true", "true"), ("false", "false"))
 
 # Public ordering value → ORDER BY (with a tie-breaker so pages are stable).
 ORDERINGS = {
-    "price": ("price", "id"),
-    "-price": ("-price", "-id"),
-    "-created_at": ("-created_at", "-id"),
-    "-sales_count": ("-sales_count", "-id"),
-    "-rating_avg": ("-rating_avg", "-reviews_count", "-id"),
+    "price": ("price", "product_id"),
+    "-price": ("-price", "-product_id"),
+    "-created_at": ("-created_at", "-product_id"),
+    "-sales_count": ("-sales_count", "-product_id"),
+    "-rating_avg": ("-rating_avg", "-reviews_count", "-product_id"),
 }
 
 # Parameters facets drop one at a time (a facet ignores its own filter).
@@ -71,17 +71,21 @@ class ProductFilter(django_filters.FilterSet):
             condition |= Q(brand__iexact=brand)
         return queryset.filter(condition)
 
-    def _sku_filter(self, queryset, **lookup):
-        skus = SKU.objects.filter(product=OuterRef("pk"), is_active=True, **lookup)
-        return queryset.filter(Exists(skus))
+    def _facet_filter(self, queryset, facet: str, value: str):
+        """Products with an active SKU of one of the comma-separated values (facet rows)."""
+        values = split_csv(value)
+        if not values:
+            return queryset
+        rows = ListingFacet.objects.filter(
+            market=OuterRef("market"), facet=facet, value__in=values, product=OuterRef("product_id")
+        )
+        return queryset.filter(Exists(rows))
 
     def filter_size(self, queryset, name, value):
-        sizes = split_csv(value)
-        return self._sku_filter(queryset, size__in=sizes) if sizes else queryset
+        return self._facet_filter(queryset, ListingFacet.SIZE, value)
 
     def filter_color(self, queryset, name, value):
-        colors = split_csv(value)
-        return self._sku_filter(queryset, color__in=colors) if colors else queryset
+        return self._facet_filter(queryset, ListingFacet.COLOR, value)
 
     def filter_in_stock(self, queryset, name, value):
         return queryset.filter(in_stock=(value == "true"))
@@ -93,13 +97,18 @@ class ProductFilter(django_filters.FilterSet):
         value = value.strip()
         if not value:
             return queryset
+        # On the product's own columns, where the GIN trigram indexes are.
         condition = (
-            Q(name__icontains=value) | Q(brand__icontains=value) | Q(description__icontains=value)
+            Q(product__name__icontains=value)
+            | Q(product__brand__icontains=value)
+            | Q(product__description__icontains=value)
         )
         if connection.vendor == "postgresql":
             # pg_trgm (migration 0003): typo-tolerant word similarity on name
             # and brand; the GIN trigram indexes also serve the ILIKEs above.
-            condition |= Q(name__trigram_word_similar=value) | Q(brand__trigram_word_similar=value)
+            condition |= Q(product__name__trigram_word_similar=value) | Q(
+                product__brand__trigram_word_similar=value
+            )
         return queryset.filter(condition)
 
     def filter_ordering(self, queryset, name, value):
@@ -148,8 +157,13 @@ def filter_parameters() -> list[OpenApiParameter]:
     return parameters
 
 
+FILTER_NAMES = frozenset(ProductFilter.base_filters)
+
+
 def filter_products(queryset, params, *, request=None, drop: tuple[str, ...] = ()):
     """`queryset` narrowed by the query `params` (minus `drop`); invalid values → 400 invalid."""
+    if FILTER_NAMES.difference(drop).isdisjoint(params):
+        return queryset  # nothing to filter or validate (a plain page): skip the form machinery
     data = params.copy()
     for name in drop:
         data.pop(name, None)

@@ -256,6 +256,114 @@ class ProductPrice(TimeStampedModel):
         return market_config(self.market).currency
 
 
+class Listing(models.Model):
+    """The catalogue's read model: one row per product and market where it is sellable.
+
+    Product lists, counts, facets and category counts read this one narrow
+    table instead of joining products, prices, SKUs and images per request: a
+    page is an index range scan, a count an index-only scan, and neither grows
+    with the joins. A row exists exactly when `sellable_q(market)` holds for
+    the product, and holds copies of what a list row shows and sorts by.
+
+    Written only by `products.services.listing`, in the transaction of the
+    change that moved the source: model saves and deletes (staff, services,
+    tests) through signals, and the bulk paths (stock moves, sales counts,
+    review counters, seeders) by explicit calls. `manage.py listing_rebuild`
+    recomputes every row from the source tables.
+    """
+
+    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="listings")
+    market = models.CharField(max_length=2, choices=Market.choices)
+    category = models.ForeignKey(Category, on_delete=models.CASCADE, related_name="listings")
+    subcategory = models.ForeignKey(
+        Subcategory, on_delete=models.SET_NULL, null=True, blank=True, related_name="listings"
+    )
+    slug = models.SlugField(max_length=220, db_index=False)
+    name = models.CharField(max_length=200)
+    brand = models.CharField(max_length=100, blank=True)
+    # The product's main image, else its first gallery image ("" when none).
+    image = models.CharField(max_length=255, blank=True)
+    price = money_field()
+    original_price = money_field(null=True, blank=True)
+    # An active SKU with stock > 0.
+    in_stock = models.BooleanField()
+    is_featured = models.BooleanField()
+    rating_avg = models.DecimalField(max_digits=3, decimal_places=2)
+    reviews_count = models.PositiveIntegerField()
+    sales_count = models.PositiveIntegerField()
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ("market", "-created_at", "-product")
+        constraints = [
+            models.UniqueConstraint(fields=("product", "market"), name="listing_product_market"),
+            models.UniqueConstraint(fields=("market", "slug"), name="listing_market_slug"),
+            market_check("listing_market_valid"),
+        ]
+        # One index per public ordering, so a page is read in order and stops at its
+        # last row; the category one also serves category browsing and its count.
+        indexes = [
+            models.Index(fields=("market", "-created_at", "-product"), name="listing_newest_idx"),
+            models.Index(
+                fields=("market", "category", "-created_at", "-product"),
+                name="listing_category_idx",
+            ),
+            models.Index(
+                fields=("market", "subcategory", "-created_at", "-product"),
+                name="listing_subcategory_idx",
+            ),
+            models.Index(fields=("market", "price", "product"), name="listing_price_idx"),
+            models.Index(
+                fields=("market", "-sales_count", "-product"), name="listing_bestselling_idx"
+            ),
+            models.Index(
+                fields=("market", "-rating_avg", "-reviews_count", "-product"),
+                name="listing_rating_idx",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.market})"
+
+
+class ListingFacet(models.Model):
+    """The read model's filter choices: each size and colour a listed product has.
+
+    One row per (market, product, size) and per (market, product, colour) over
+    the product's active SKUs, for products listed in that market. Facet counts
+    are then an index-only walk of `listing_facet_value_idx` in value order (a
+    streaming GROUP BY with no sort and no join to SKUs). Written with the
+    product's `Listing` rows by `products.services.listing`.
+    """
+
+    SIZE = "size"
+    COLOR = "color"
+
+    market = models.CharField(max_length=2, choices=Market.choices)
+    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="+")
+    facet = models.CharField(max_length=5, choices=((SIZE, "size"), (COLOR, "colour")))
+    value = models.CharField(max_length=50)
+    # Colours only: the largest hex among the product's SKUs of that colour (facets show MAX).
+    color_hex = models.CharField(max_length=7, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=("market", "facet", "value", "product"), name="listing_facet_unique"
+            ),
+            market_check("listing_facet_market_valid"),
+        ]
+        indexes = [
+            models.Index(
+                fields=("market", "facet", "value", "product", "color_hex"),
+                name="listing_facet_value_idx",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.facet}={self.value} ({self.market})"
+
+
 class Cart(TimeStampedModel):
     user = models.OneToOneField(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="cart"

@@ -39,6 +39,7 @@ from main.exceptions import ApplicationError, Conflict, InvalidInput
 from main.http_cache import catalogue_cache_invalidate_on_commit
 from orders.models import OrderItem, OrderStatus
 from products.models import Product
+from products.services.listing import listing_copy
 from reviews.models import Review, ReviewFit, ReviewImage
 
 REVIEW_MAX_IMAGES = 5
@@ -249,6 +250,7 @@ def product_rating_refresh(*, product_id: int) -> Product | None:
         for field, value in values.items():
             setattr(product, field, value)
         Product.objects.filter(pk=product_id).update(**values)
+        listing_copy(product_id, values)
     return product
 
 

@@ -322,6 +322,9 @@ LOW_STOCK_THRESHOLD = env_int("LOW_STOCK_THRESHOLD", 5)
 # Catalogue caching: server-side body cache lifetime and public Cache-Control max-age.
 CATALOGUE_CACHE_SECONDS = env_int("CATALOGUE_CACHE_SECONDS", 60)
 CATALOGUE_HTTP_MAX_AGE = env_int("CATALOGUE_HTTP_MAX_AGE", 60)
+# Product-list totals, memoised per market and filter (every page and ordering shares one);
+# keyed by the catalogue version like the bodies, so a change is seen at once.
+CATALOGUE_COUNT_CACHE_SECONDS = env_int("CATALOGUE_COUNT_CACHE_SECONDS", 300)
 # Most units of one SKU in a cart line (the database allows at most 99).
 MAX_LINE_QTY = env_int("MAX_LINE_QTY", 10)
 

@@ -2,6 +2,14 @@
 
 Money is a string with two decimals next to `currency` (the viewer's market).
 Image URLs are absolute (built from the request in the serializer context).
+
+Two spellings of the product shapes, which must agree byte for byte:
+- the serializer classes (`ProductListOutput`, `ProductDetailOutput`) shape
+  model instances; the wishlist uses them and they document the schema;
+- `product_row` / `product_page` shape the read model's plain rows
+  (`selectors.catalogue.listing_*`) for the storefront's list, detail and
+  related products, without DRF's per-field machinery (several times faster
+  on a page of 20). `products/tests/test_fast_path.py` holds the two together.
 """
 
 from __future__ import annotations
@@ -19,6 +27,8 @@ from main.serializers import (
     currency_field,
 )
 from products.services.stock import LOW_STOCK, OUT_OF_STOCK, availability
+
+TWO_PLACES = "{:.2f}"
 
 
 def discount_percent(price: Decimal | None, original: Decimal | None) -> int | None:
@@ -200,3 +210,114 @@ class FacetsOutput(serializers.Serializer):
     @extend_schema_field(currency_field())
     def get_currency(self, obj) -> str:
         return market_config(self.context["market"]).currency
+
+
+# --- Plain-row shapes of the storefront (the read model's rows) --------------------------------
+
+
+def _decimal(value: Decimal | None) -> str | None:
+    """A stored two-place decimal as the DecimalFields above write it ("1290.00")."""
+    return None if value is None else TWO_PLACES.format(value)
+
+
+def category_row(row: dict, request) -> dict:
+    """`CategoryOutput` of a `selectors.catalogue.category_rows` row."""
+    return {
+        "id": row["id"],
+        "name": row["name"],
+        "slug": row["slug"],
+        "description": row["description"],
+        "image": absolute_media_url(request, row["image"]),
+        "market": row["market"],
+        "sort_order": row["sort_order"],
+        "product_count": row["product_count"],
+        "subcategories": [
+            {
+                "id": sub["id"],
+                "name": sub["name"],
+                "slug": sub["slug"],
+                "image": absolute_media_url(request, sub["image"]),
+            }
+            for sub in row["subcategories"]
+        ],
+    }
+
+
+def _priced(row: dict, request, currency: str) -> dict:
+    """The fields of `_PricedProductMixin`, in its order, from a read-model row."""
+    price, original = row["price"], row["original_price"]
+    return {
+        "id": row["product_id"],
+        "slug": row["slug"],
+        "name": row["name"],
+        "brand": row["brand"],
+        "main_image": absolute_media_url(request, row["image"]),
+        "price": _decimal(price),
+        "original_price": _decimal(original),
+        "discount_percent": discount_percent(price, original),
+        "currency": currency,
+        "rating_avg": _decimal(row["rating_avg"]),
+        "reviews_count": row["reviews_count"],
+        "in_stock": row["in_stock"],
+    }
+
+
+def product_row(row: dict, request, currency: str) -> dict:
+    """`ProductListOutput` of a read-model row (`LIST_ROW_FIELDS`)."""
+    return {**_priced(row, request, currency), "is_featured": row["is_featured"]}
+
+
+def _ref(row: dict, prefix: str) -> dict | None:
+    if row[f"{prefix}_id"] is None:
+        return None
+    return {
+        "id": row[f"{prefix}_id"],
+        "name": row[f"{prefix}__name"],
+        "slug": row[f"{prefix}__slug"],
+    }
+
+
+def _sku(sku: dict) -> dict:
+    seen = availability(sku["stock"])
+    return {
+        "id": sku["id"],
+        "size": sku["size"],
+        "color": sku["color"],
+        "color_hex": sku["color_hex"],
+        "in_stock": seen != OUT_OF_STOCK,
+        "low_stock": seen == LOW_STOCK,
+    }
+
+
+def product_page(row: dict, *, rating: dict, related: list[dict], request, currency: str) -> dict:
+    """`ProductDetailOutput` of `selectors.catalogue.listing_detail_get` (in_wishlist false)."""
+    small = row["product__fit_runs_small_count"]
+    true = row["product__fit_true_to_size_count"]
+    large = row["product__fit_runs_large_count"]
+    return {
+        **_priced(row, request, currency),
+        "description": row["product__description"],
+        "is_featured": row["is_featured"],
+        "category": _ref(row, "category"),
+        "subcategory": _ref(row, "subcategory"),
+        "images": [
+            {
+                "id": image["id"],
+                "url": absolute_media_url(request, image["image"]),
+                "alt_text": image["alt_text"],
+                "sort_order": image["sort_order"],
+            }
+            for image in row["images"]
+        ],
+        "features": row["features"],
+        "skus": [_sku(sku) for sku in row["skus"]],
+        "rating": rating,
+        "fit_summary": {
+            "runs_small": small,
+            "true_to_size": true,
+            "runs_large": large,
+            "total": small + true + large,
+        },
+        "related": [product_row(item, request, currency) for item in related],
+        "in_wishlist": False,
+    }

@@ -8,6 +8,7 @@ depend only on market and query are kept in the server-side cache.
 
 from __future__ import annotations
 
+from django.conf import settings
 from drf_spectacular.utils import extend_schema
 from rest_framework import viewsets
 from rest_framework.decorators import action
@@ -15,19 +16,25 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 
 from main.http_cache import HttpCacheMixin, cached_data
-from main.pagination import PageNumberPagination, paginated_response
+from main.markets import market_config
+from main.pagination import PageNumberPagination, paginated_rows
 from main.request_market import MarketContextMixin
 from products.api.serializers import (
     CategoryOutput,
     FacetsOutput,
     ProductDetailOutput,
     ProductListOutput,
+    category_row,
+    product_page,
+    product_row,
 )
 from products.filters import FACET_PARAMS, PRICE_PARAMS, filter_parameters, filter_products
 from products.selectors import catalogue
 
 # The query parameters of products/ and products/facets/, for the OpenAPI schema.
 PRODUCT_FILTER_PARAMETERS = filter_parameters()
+# Parameters that choose a page or an order, not which products: one total serves them all.
+PAGE_PARAMS = ("page", "page_size", "ordering")
 
 
 class CatalogueViewSet(MarketContextMixin, HttpCacheMixin, viewsets.GenericViewSet):
@@ -45,12 +52,13 @@ class CatalogueViewSet(MarketContextMixin, HttpCacheMixin, viewsets.GenericViewS
         # OPTIONS and schema introspection may ask outside a known action.
         return self.output_serializers.get(self.action) or self.output_serializers["list"]
 
-    def cached(self, build, *, namespace: str = ""):
+    def cached(self, build, *, namespace: str = "", **options):
         return cached_data(
             self.request,
             market=self.request.market,
             build=build,
             namespace=f"{type(self).__name__}.{self.action}.{namespace}",
+            **options,
         )
 
 
@@ -66,8 +74,8 @@ class CategoryViewSet(CatalogueViewSet):
     )
     def list(self, request):
         def build():
-            categories = catalogue.category_list(market=request.market)
-            return CategoryOutput(categories, many=True, context=self.get_serializer_context()).data
+            rows = catalogue.category_rows(market=request.market)
+            return [category_row(row, request) for row in rows]
 
         return Response(self.cached(build))
 
@@ -92,11 +100,23 @@ class ProductViewSet(CatalogueViewSet):
         parameters=PRODUCT_FILTER_PARAMETERS,
     )
     def list(self, request):
+        currency = market_config(request.market).currency
+
         def build():
-            queryset = filter_products(
-                catalogue.product_list(market=request.market), request.query_params
+            listings = filter_products(
+                catalogue.listing_list(market=request.market), request.query_params
             )
-            return paginated_response(self, queryset, ProductListOutput).data
+            return paginated_rows(
+                self,
+                listings.values(*catalogue.LIST_ROW_FIELDS),
+                count=lambda: self.cached(
+                    listings.count,
+                    namespace="count",
+                    ignore=PAGE_PARAMS,
+                    timeout=settings.CATALOGUE_COUNT_CACHE_SECONDS,
+                ),
+                shape=lambda row: product_row(row, request, currency),
+            ).data
 
         return Response(self.cached(build))
 
@@ -108,13 +128,15 @@ class ProductViewSet(CatalogueViewSet):
         market = request.market
 
         def build():
-            product = catalogue.product_detail_get(market=market, slug=slug)
-            context = {
-                **self.get_serializer_context(),
-                "rating": catalogue.product_rating_summary(product=product),
-                "related": catalogue.product_related(market=market, product=product),
-            }
-            return {**ProductDetailOutput(product, context=context).data, "in_wishlist": False}
+            row = catalogue.listing_detail_get(market=market, slug=slug)
+            stars = {str(star): row[f"product__rating_{star}_count"] for star in range(1, 6)}
+            return product_page(
+                row,
+                rating=catalogue.rating_summary(stars),
+                related=catalogue.listing_related(market=market, row=row),
+                request=request,
+                currency=market_config(market).currency,
+            )
 
         data = self.cached(build)
         if request.user.is_authenticated:
@@ -134,15 +156,18 @@ class ProductViewSet(CatalogueViewSet):
     @action(detail=False, methods=["get"], pagination_class=None)
     def facets(self, request):
         def build():
-            base = catalogue.product_list(market=request.market)
+            listed = catalogue.listing_list(market=request.market)
             params = request.query_params
             querysets = {
-                name: filter_products(base, params, drop=drop)
+                name: filter_products(listed, params, drop=drop)
                 for name, drop in FACET_PARAMS.items()
             }
-            querysets["price"] = filter_products(base, params, drop=PRICE_PARAMS)
+            querysets["price"] = filter_products(listed, params, drop=PRICE_PARAMS)
             facets = catalogue.product_facets(
-                querysets=querysets, base=filter_products(base, params)
+                market=request.market,
+                listed=listed,
+                querysets=querysets,
+                base=filter_products(listed, params),
             )
             return FacetsOutput(facets, context=self.get_serializer_context()).data
 

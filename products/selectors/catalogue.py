@@ -17,16 +17,20 @@ from django.db.models import (
     QuerySet,
     Subquery,
 )
+from django.db.models.functions import Coalesce
+from django.http import Http404
 from django.shortcuts import get_object_or_404
 
 from products.models import (
     SKU,
     Category,
+    Listing,
+    ListingFacet,
     Product,
+    ProductFeature,
     ProductImage,
     Subcategory,
     WishlistItem,
-    sellable_q,
 )
 
 RELATED_PRODUCTS_LIMIT = 8
@@ -47,14 +51,20 @@ def size_sort_key(size: str) -> tuple:
 def category_list(*, market: str) -> QuerySet[Category]:
     """Visible categories, ordered, with active subcategories and `product_count`.
 
-    The count is one filtered `Count` in the same query (no query per category);
+    The count is a scalar subquery per category over the read model (an
+    index-only count of `listing_category_idx`), in the same query;
     subcategories are one prefetch query.
     """
+    sellable = (
+        Listing.objects.filter(market=market, category=OuterRef("pk"))
+        .order_by()
+        .values("category")
+        .annotate(n=Count("*"))
+        .values("n")
+    )
     return (
         Category.objects.visible_to(market)
-        .annotate(
-            product_count=Count("products", filter=sellable_q(market, "products__"), distinct=True)
-        )
+        .annotate(product_count=Coalesce(Subquery(sellable), 0))
         .prefetch_related(
             Prefetch(
                 "subcategories",
@@ -65,8 +75,122 @@ def category_list(*, market: str) -> QuerySet[Category]:
     )
 
 
+CATEGORY_FIELDS = ("id", "name", "slug", "description", "image", "market", "sort_order")
+
+
+def category_rows(*, market: str) -> list[dict[str, Any]]:
+    """`category_list` as plain rows, each with its `subcategories` rows (two queries)."""
+    rows = list(category_list(market=market).values(*CATEGORY_FIELDS, "product_count"))
+    children: dict[int, list] = {row["id"]: [] for row in rows}
+    subcategories = (
+        Subcategory.objects.filter(is_active=True, category_id__in=children)
+        .order_by("sort_order", "name")
+        .values("category_id", "id", "name", "slug", "image")
+    )
+    for sub in subcategories:
+        children[sub.pop("category_id")].append(sub)
+    for row in rows:
+        row["subcategories"] = children[row["id"]]
+    return rows
+
+
 def category_get(*, market: str, slug: str) -> Category:
     return get_object_or_404(category_list(market=market), slug=slug)
+
+
+# --- The storefront's reads: the read model (`Listing`), plain rows ---------------------------
+
+# What one product row of a list needs (`api.serializers.product_row`).
+LIST_ROW_FIELDS = (
+    "product_id",
+    "slug",
+    "name",
+    "brand",
+    "image",
+    "price",
+    "original_price",
+    "rating_avg",
+    "reviews_count",
+    "in_stock",
+    "is_featured",
+)
+# What the product page needs besides a list row: the product's text and counters, its
+# category and subcategory (one query with two joins).
+DETAIL_FIELDS = (
+    *LIST_ROW_FIELDS,
+    "category_id",
+    "subcategory_id",
+    "product__description",
+    "category__name",
+    "category__slug",
+    "subcategory__name",
+    "subcategory__slug",
+    *(f"product__rating_{star}_count" for star in range(1, 6)),
+    "product__fit_runs_small_count",
+    "product__fit_true_to_size_count",
+    "product__fit_runs_large_count",
+)
+
+
+def listing_list(*, market: str) -> QuerySet[Listing]:
+    """The products sellable in `market` as read-model rows, newest first (the default order).
+
+    Filters (`products.filters`) narrow it; a page of it is
+    `.values(*LIST_ROW_FIELDS)`. The same products, in the same order, as
+    `product_list` (the read model's tests hold the two together).
+    """
+    return Listing.objects.filter(market=market).order_by("-created_at", "-product_id")
+
+
+def listing_detail_get(*, market: str, slug: str) -> dict[str, Any]:
+    """The product page's data as plain rows: the product, gallery, features, active SKUs.
+
+    Four queries; 404 when the product is not sellable in `market`.
+    """
+    row = Listing.objects.filter(market=market, slug=slug).values(*DETAIL_FIELDS).first()
+    if row is None:
+        raise Http404("No product matches the given query.")
+    product_id = row["product_id"]
+    row["images"] = list(
+        ProductImage.objects.filter(product_id=product_id)
+        .order_by("sort_order", "id")
+        .values("id", "image", "alt_text", "sort_order")
+    )
+    row["features"] = list(
+        ProductFeature.objects.filter(product_id=product_id)
+        .order_by("sort_order", "id")
+        .values("name", "value")
+    )
+    row["skus"] = list(
+        SKU.objects.filter(product_id=product_id, is_active=True)
+        .order_by("id")
+        .values("id", "size", "color", "color_hex", "stock")
+    )
+    return row
+
+
+def listing_related(*, market: str, row: dict[str, Any]) -> list[dict[str, Any]]:
+    """`product_related` for a `listing_detail_get` row: up to 8 list rows, one query."""
+    queryset = Listing.objects.filter(market=market).exclude(product_id=row["product_id"])
+    if row["subcategory_id"]:
+        queryset = queryset.filter(subcategory_id=row["subcategory_id"])
+    else:
+        queryset = queryset.filter(category_id=row["category_id"])
+    return list(
+        queryset.order_by("-sales_count", "-product_id").values(*LIST_ROW_FIELDS)[
+            :RELATED_PRODUCTS_LIMIT
+        ]
+    )
+
+
+def rating_summary(counts: dict[str, int]) -> dict[str, Any]:
+    """Average, count and distribution from the approved reviews per star (`{"1": n, …}`)."""
+    total = sum(counts.values())
+    average = sum(int(star) * n for star, n in counts.items()) / total if total else 0
+    return {"average": f"{average:.2f}", "count": total, "distribution": counts}
+
+
+# --- Model-based reads (the wishlist, nested routes, and the read model's reference) -----------
 
 
 def product_list(*, market: str) -> QuerySet[Product]:
@@ -133,16 +257,9 @@ def product_related(*, market: str, product: Product) -> list[Product]:
 
 def product_rating_summary(*, product: Product) -> dict[str, Any]:
     """Average, count and the 1-5 distribution of approved reviews (the product's counters)."""
-    distribution = {
-        "1": product.rating_1_count,
-        "2": product.rating_2_count,
-        "3": product.rating_3_count,
-        "4": product.rating_4_count,
-        "5": product.rating_5_count,
-    }
-    total = sum(distribution.values())
-    average = sum(int(star) * n for star, n in distribution.items()) / total if total else 0
-    return {"average": f"{average:.2f}", "count": total, "distribution": distribution}
+    return rating_summary(
+        {str(star): getattr(product, f"rating_{star}_count") for star in range(1, 6)}
+    )
 
 
 def product_in_wishlist(*, user, product_id: int) -> bool:
@@ -151,43 +268,51 @@ def product_in_wishlist(*, user, product_id: int) -> bool:
     return WishlistItem.objects.filter(wishlist__user=user, product_id=product_id).exists()
 
 
+def _facet_rows(kind: str, market: str, products: QuerySet[Listing], listed: QuerySet[Listing]):
+    """The read model's `kind` facet rows of `products` (all listed products: no join at all)."""
+    rows = ListingFacet.objects.filter(market=market, facet=kind)
+    if products is not listed:
+        rows = rows.filter(product_id__in=products.values("product_id"))
+    return rows.values("value").order_by("value")
+
+
 def product_facets(
-    *, querysets: dict[str, QuerySet[Product]], base: QuerySet[Product]
+    *,
+    market: str,
+    listed: QuerySet[Listing],
+    querysets: dict[str, QuerySet[Listing]],
+    base: QuerySet[Listing],
 ) -> dict[str, Any]:
     """Sizes (in wearing order), colours, brands and price range with counts of products.
 
     Each facet is computed over `querysets[facet]`: the current filter without
     that facet's own parameter (so choosing `size=S` still lists the other
-    sizes); `base` is the fully filtered queryset for the price range. Four
-    queries whatever the catalogue size.
+    sizes); `base` is the fully filtered queryset for the count. All narrow
+    `listed` (`listing_list(market=...)`), and a facet that is not narrowed
+    reads only the read model's facet rows. Five queries whatever the catalogue size.
     """
-    sizes = (
-        SKU.objects.filter(is_active=True, product__in=querysets["size"].values("pk"))
-        .values("size")
-        .annotate(count=Count("product", distinct=True))
-        .order_by("size")
+    sizes = _facet_rows(ListingFacet.SIZE, market, querysets["size"], listed).annotate(
+        count=Count("*")
     )
-    colors = (
-        SKU.objects.filter(is_active=True, product__in=querysets["color"].values("pk"))
-        .values("color")
-        .annotate(count=Count("product", distinct=True), color_hex=Max("color_hex"))
-        .order_by("color")
+    colors = _facet_rows(ListingFacet.COLOR, market, querysets["color"], listed).annotate(
+        count=Count("*"), color_hex=Max("color_hex")
     )
     brands = (
-        Product.objects.filter(pk__in=querysets["brand"].values("pk"))
+        querysets["brand"]
         .exclude(brand="")
+        .order_by()
         .values("brand")
-        .annotate(count=Count("id"))
+        .annotate(count=Count("*"))
         .order_by("brand")
     )
     price = querysets["price"].order_by().aggregate(min=Min("price"), max=Max("price"))
     return {
         "sizes": [
-            {"value": row["size"], "count": row["count"]}
-            for row in sorted(sizes, key=lambda row: size_sort_key(row["size"]))
+            {"value": row["value"], "count": row["count"]}
+            for row in sorted(sizes, key=lambda row: size_sort_key(row["value"]))
         ],
         "colors": [
-            {"value": row["color"], "color_hex": row["color_hex"], "count": row["count"]}
+            {"value": row["value"], "color_hex": row["color_hex"], "count": row["count"]}
             for row in colors
         ],
         "brands": [{"value": row["brand"], "count": row["count"]} for row in brands],

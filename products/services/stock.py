@@ -29,6 +29,7 @@ from django.db.models.functions import Greatest
 from main.exceptions import Conflict
 from main.http_cache import catalogue_cache_invalidate_on_commit
 from products.models import SKU, Product
+from products.services.listing import listing_sync_stock
 
 # What customers see of a stock level (never the number itself).
 IN_STOCK = "in_stock"
@@ -174,6 +175,7 @@ def _move(locked: Mapping[int, SKU], deltas: Mapping[int, int]) -> None:
     Product.objects.filter(pk__in=sorted(sold)).update(
         sales_count=Greatest(F("sales_count") + units, Value(0))
     )
+    listing_sync_stock(sold)
 
 
 # --- Staff: adjustments ----------------------------------------------------------------------
@@ -186,6 +188,9 @@ def sku_stock_adjust(*, sku_id: int, delta: int) -> int:
         if not updated:
             raise StockAdjustmentRefused()
         catalogue_cache_invalidate_on_commit()
+        sku = SKU.objects.values("stock", "product_id").get(pk=sku_id)
+        listing_sync_stock([sku["product_id"]])
+        return sku["stock"]
     return SKU.objects.values_list("stock", flat=True).get(pk=sku_id)
 
 

@@ -1,0 +1,186 @@
+"""The catalogue's read model (`products.models.Listing`): the only code that writes it.
+
+A listing row exists exactly when a product is sellable in a market
+(`sellable_q`) and holds copies of what a catalogue row shows and sorts by.
+Every write here runs in the caller's transaction, so the read model commits
+(or rolls back) with the change that moved its source: a reader never sees a
+price, stock flag or visibility that the source tables do not hold.
+
+Who calls what:
+- `listing_refresh(product_ids)`: after any change to products, prices, SKUs
+  or gallery images. Model saves and deletes reach it through the signal
+  receivers in `ProductsConfig.ready` (staff in the admin, services, tests);
+  code that writes with `update()` or `bulk_create()` calls it itself.
+- `listing_sync_stock(product_ids)`: stock moves (checkout, cancellation, staff
+  adjustments) copy the products' `in_stock` and `sales_count`, one UPDATE.
+- `listing_rebuild()`: every row from scratch (seeders, `manage.py listing_rebuild`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from django.db.models import Exists, F, Max, OuterRef, QuerySet, Subquery
+
+from main.markets import Market
+from products.models import SKU, Listing, ListingFacet, Product, ProductImage
+
+# Listing columns copied as they are from the product row.
+_PRODUCT_COLUMNS = (
+    "category_id",
+    "subcategory_id",
+    "slug",
+    "name",
+    "brand",
+    "is_featured",
+    "rating_avg",
+    "reviews_count",
+    "sales_count",
+    "created_at",
+)
+_COPIED = (*_PRODUCT_COLUMNS, "image", "price", "original_price", "in_stock")
+REBUILD_BATCH = 2000
+
+
+def in_stock_exists(product_ref: str = "pk") -> Exists:
+    """ "An active SKU with stock" for the product the outer row names by `product_ref`."""
+    return Exists(SKU.objects.filter(product=OuterRef(product_ref), is_active=True, stock__gt=0))
+
+
+def _rows(products: QuerySet[Product], market: str) -> list[Listing]:
+    """The listing rows `products` should have in `market`, computed from the source tables."""
+    first_image = ProductImage.objects.filter(product=OuterRef("pk")).order_by("sort_order", "id")
+    values = (
+        products.sellable_in(market)
+        .annotate(
+            listed_price=F("prices__price"),
+            listed_original_price=F("prices__original_price"),
+            listed_in_stock=in_stock_exists(),
+            first_image=Subquery(first_image.values("image")[:1]),
+        )
+        .order_by("pk")
+        .values(
+            "pk",
+            "main_image",
+            "first_image",
+            *_PRODUCT_COLUMNS,
+            *("listed_price", "listed_original_price", "listed_in_stock"),
+        )
+    )
+    return [
+        Listing(
+            product_id=row["pk"],
+            market=market,
+            image=row["main_image"] or row["first_image"] or "",
+            price=row["listed_price"],
+            original_price=row["listed_original_price"],
+            in_stock=row["listed_in_stock"],
+            **{column: row[column] for column in _PRODUCT_COLUMNS},
+        )
+        for row in values
+    ]
+
+
+def _facet_rows(product_ids: list[int], market: str) -> list[ListingFacet]:
+    """The sizes and colours of the active SKUs of these (listed) products in `market`."""
+    skus = SKU.objects.filter(is_active=True, product_id__in=product_ids).order_by()
+    sizes = skus.values_list("product_id", "size").distinct()
+    colors = skus.values("product_id", "color").annotate(hex=Max("color_hex"))
+    return [
+        *(
+            ListingFacet(market=market, product_id=pk, facet=ListingFacet.SIZE, value=size)
+            for pk, size in sizes
+        ),
+        *(
+            ListingFacet(
+                market=market,
+                product_id=row["product_id"],
+                facet=ListingFacet.COLOR,
+                value=row["color"],
+                color_hex=row["hex"],
+            )
+            for row in colors
+        ),
+    ]
+
+
+def listing_refresh(product_ids: Iterable[int]) -> None:
+    """Recompute the listing rows of these products (all markets) from the source tables."""
+    ids = sorted({pk for pk in product_ids if pk is not None})
+    if not ids:
+        return
+    products = Product.objects.filter(pk__in=ids)
+    for market in Market.values:
+        rows = _rows(products, market)
+        Listing.objects.bulk_create(
+            rows,
+            update_conflicts=True,
+            unique_fields=("product", "market"),
+            update_fields=_COPIED,
+        )
+        listed = [row.product_id for row in rows]
+        Listing.objects.filter(market=market, product_id__in=ids).exclude(
+            product_id__in=listed
+        ).delete()
+        ListingFacet.objects.filter(market=market, product_id__in=ids).delete()
+        ListingFacet.objects.bulk_create(_facet_rows(listed, market), ignore_conflicts=True)
+
+
+def listing_sync_stock(product_ids: Iterable[int]) -> None:
+    """Copy `in_stock` and `sales_count` of these products after a stock move (one UPDATE).
+
+    The caller holds the products' row locks (the stock service takes them in
+    id order), so this adds no new lock order and no new waiting.
+    """
+    ids = sorted(set(product_ids))
+    if ids:
+        sales = Product.objects.filter(pk=OuterRef("product_id")).values("sales_count")[:1]
+        Listing.objects.filter(product_id__in=ids).update(
+            in_stock=in_stock_exists("product_id"), sales_count=Subquery(sales)
+        )
+
+
+def listing_copy(product_id: int, values: dict) -> None:
+    """Copy product columns just written with `update()` (e.g. review counters) to its rows."""
+    copied = {field: value for field, value in values.items() if field in _PRODUCT_COLUMNS}
+    if copied:
+        Listing.objects.filter(product_id=product_id).update(**copied)
+
+
+def listing_rebuild() -> int:
+    """Every listing row again from the source tables (call inside a transaction); the row count."""
+    Listing.objects.all().delete()
+    ListingFacet.objects.all().delete()
+    written = 0
+    for market in Market.values:
+        rows = _rows(Product.objects.all(), market)
+        Listing.objects.bulk_create(rows, batch_size=REBUILD_BATCH)
+        for start in range(0, len(rows), REBUILD_BATCH):
+            batch = [row.product_id for row in rows[start : start + REBUILD_BATCH]]
+            ListingFacet.objects.bulk_create(_facet_rows(batch, market), batch_size=REBUILD_BATCH)
+        written += len(rows)
+    return written
+
+
+# --- Signal receivers (connected in `ProductsConfig.ready`) -----------------------------------
+
+
+def _product_id(instance) -> int | None:
+    return instance.pk if isinstance(instance, Product) else instance.product_id
+
+
+def on_source_saved(sender, instance, raw=False, **kwargs) -> None:
+    """A product, price, SKU or gallery image was saved: its product's rows follow."""
+    if not raw:  # loaddata writes rows as they are; `listing_rebuild` after a fixture load
+        listing_refresh([_product_id(instance)])
+
+
+def on_source_deleted(sender, instance, origin=None, **kwargs) -> None:
+    """A price, SKU or gallery image was deleted: its product's rows follow.
+
+    Not when a product's own deletion removes them: its listing rows go by
+    cascade, and writing them again would point at a product being deleted.
+    """
+    if isinstance(origin, Product) or getattr(origin, "model", None) is Product:
+        return
+    listing_refresh([_product_id(instance)])
