@@ -11,6 +11,11 @@ Three pieces, small on purpose:
 - `cached_data(request, market=..., build=...)`: the server-side cache of a
   response *body* (plain data, before rendering), keyed by catalogue version,
   market, language, path and the sorted query string.
+- `ReplayCachedResponseMixin` (for DRF views): an anonymous GET whose
+  response is in the cache is answered from there before DRF starts: the
+  rendered bytes and headers, checked against the catalogue version in the
+  same round trip to Redis (one `MGET`), and a matching `If-None-Match` is a
+  304 without rendering or hashing anything.
 - `catalogue_cache_invalidate()`: the one function to call when catalogue
   data, prices or stock change. It moves the catalogue version, so every key
   written before is never read again (and expires on its own). Writes call
@@ -37,10 +42,12 @@ from urllib.parse import urlencode
 from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
-from django.http import HttpResponseNotModified
+from django.http import HttpResponse, HttpResponseNotModified
 from django.utils.cache import patch_cache_control, patch_vary_headers
 from django.utils.translation import get_language
 
+from main.exceptions import ApplicationError
+from main.request_market import anonymous_market
 from main.throttling import CACHE_ERRORS
 
 logger = logging.getLogger("marque.cache")
@@ -84,18 +91,22 @@ def _catalogue_version(request=None) -> str:
     return version
 
 
+def _digest(request, market: str, namespace: str, ignore: tuple[str, ...] = ()) -> str:
+    query = urlencode(
+        sorted(item for item in request.GET.lists() if item[0] not in ignore), doseq=True
+    )
+    host = f"{request.scheme}://{request.get_host()}"  # bodies hold absolute URLs
+    raw = f"{market}:{get_language() or ''}:{namespace}:{host}{request.path}?{query}"
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
 def cache_key(request, *, market: str, namespace: str = "", ignore: tuple[str, ...] = ()) -> str:
     """`catalogue:<version>:<market>:<language>:<namespace>:<path>?<sorted query>` (hashed).
 
     Query parameters named in `ignore` are left out (a total shared by every
     page and ordering of one filter).
     """
-    query = urlencode(
-        sorted(item for item in request.GET.lists() if item[0] not in ignore), doseq=True
-    )
-    host = f"{request.scheme}://{request.get_host()}"  # bodies hold absolute URLs
-    raw = f"{market}:{get_language() or ''}:{namespace}:{host}{request.path}?{query}"
-    digest = hashlib.sha256(raw.encode()).hexdigest()
+    digest = _digest(request, market, namespace, ignore)
     return f"catalogue:{_catalogue_version(request)}:{market}:{digest}"
 
 
@@ -130,6 +141,71 @@ def cached_data(
     return data
 
 
+# --- Whole responses for anonymous GETs ------------------------------------------------------
+
+_REPLAYED_HEADERS = ("Content-Type", "Allow", "Vary", "Cache-Control", "ETag")
+_JSON_ACCEPTS = ("", "*/*", "application/json")
+
+
+def replayable(request, *, json_only: bool) -> bool:
+    """An anonymous GET/HEAD answered in JSON: its response depends only on market, language, URL.
+
+    `json_only`: JSON is the view's only renderer, so any `Accept` that allows
+    it gets JSON (else the exact JSON `Accept` values only).
+    """
+    if request.method not in ("GET", "HEAD") or "HTTP_AUTHORIZATION" in request.META:
+        return False
+    if "format" in request.GET:
+        return False
+    accept = request.META.get("HTTP_ACCEPT", "")
+    if accept in _JSON_ACCEPTS:
+        return True
+    return json_only and ("application/json" in accept or "*/*" in accept)
+
+
+def _response_key(request, *, market: str, namespace: str) -> str:
+    return f"catalogue:response:{market}:{_digest(request, market, namespace)}"
+
+
+def cached_response(request, *, market: str, namespace: str):
+    """The stored response for this anonymous request if the catalogue has not moved, else None.
+
+    One round trip: the version and the response are read together.
+    """
+    key = _response_key(request, market=market, namespace=namespace)
+    try:
+        found = cache.get_many([VERSION_KEY, key])
+    except CACHE_ERRORS as exc:
+        logger.warning("Catalogue cache unavailable, building %s: %r", request.path, exc)
+        return None
+    version, stored = found.get(VERSION_KEY), found.get(key)
+    if version is None or stored is None or stored[0] != version:
+        return None
+    request._catalogue_version = version
+    _, content, headers = stored
+    if _matches(request.headers.get("If-None-Match", ""), headers["ETag"]):
+        response = HttpResponseNotModified()
+        for header in _COPIED_HEADERS:
+            if header in headers:
+                response[header] = headers[header]
+        return response
+    response = HttpResponse(content)
+    for header, value in headers.items():
+        response[header] = value
+    return response
+
+
+def store_response(request, response, *, market: str, namespace: str) -> None:
+    """Keep a rendered 200 response to this anonymous request for `cached_response`."""
+    key = _response_key(request, market=market, namespace=namespace)
+    headers = {name: response[name] for name in _REPLAYED_HEADERS if response.has_header(name)}
+    try:
+        value = (_catalogue_version(request), bytes(response.content), headers)
+        cache.set(key, value, timeout=settings.CATALOGUE_CACHE_SECONDS)
+    except CACHE_ERRORS as exc:
+        logger.warning("Catalogue cache unavailable, %s not stored: %r", request.path, exc)
+
+
 def etag_for(content: bytes, salt: str = "") -> str:
     return '"' + hashlib.sha256(salt.encode() + b"|" + content).hexdigest()[:32] + '"'
 
@@ -151,12 +227,14 @@ def apply_http_caching(
     private: bool = False,
     max_age: int | None = None,
     salt: str = "",
+    store: Callable[[Any], None] | None = None,
 ):
     """Add Vary, and for a 200 GET/HEAD also ETag + Cache-Control; 304 when the ETag matches.
 
     `response` must be rendered (or renderable). `salt` goes into the ETag with
     the body (the mixin passes the market), so two markets never share a tag
-    even when their bodies happen to be equal. Returns the response to send.
+    even when their bodies happen to be equal. `store` receives the finished
+    200 response (before any 304). Returns the response to send.
     """
     patch_vary_headers(response, VARY_HEADERS)
     if request.method not in ("GET", "HEAD") or response.status_code != 200:
@@ -170,6 +248,8 @@ def apply_http_caching(
         patch_cache_control(response, public=True, max_age=age)
     etag = etag_for(response.content, salt)
     response["ETag"] = etag
+    if store is not None:
+        store(response)
     if _matches(request.headers.get("If-None-Match", ""), etag):
         not_modified = HttpResponseNotModified()
         for header in _COPIED_HEADERS:
@@ -188,16 +268,55 @@ class HttpCacheMixin:
 
     cache_private = False
     http_max_age: int | None = None
+    # True: anonymous JSON GETs are answered from the cache when they can be (`cached_response`).
+    replay_anonymous = False
 
     def is_private_response(self, request) -> bool:
         return self.cache_private
 
+    def _json_only(self) -> bool:
+        return len(self.renderer_classes) == 1
+
+    def _replay_namespace(self) -> str:
+        # GET and HEAD share their stored response.
+        return f"{type(self).__name__}.{self.action_map.get('get', '')}.response"
+
+    def dispatch(self, request, *args, **kwargs):
+        if self.replay_anonymous and replayable(request, json_only=self._json_only()):
+            try:
+                market = anonymous_market(request)
+            except ApplicationError:  # an invalid market: DRF answers the 400
+                market = None
+            if market is not None:
+                response = cached_response(
+                    request, market=market, namespace=self._replay_namespace()
+                )
+                if response is not None:
+                    return response
+        return super().dispatch(request, *args, **kwargs)
+
     def finalize_response(self, request, response, *args, **kwargs):
         response = super().finalize_response(request, response, *args, **kwargs)
+        private = self.is_private_response(request)
+        market = getattr(request, "market", None)
+        store = None
+        if (
+            self.replay_anonymous
+            and not private
+            and market
+            and replayable(request._request, json_only=self._json_only())
+        ):
+
+            def store(finished):
+                store_response(
+                    request._request, finished, market=market, namespace=self._replay_namespace()
+                )
+
         return apply_http_caching(
             request,
             response,
-            private=self.is_private_response(request),
+            private=private,
             max_age=self.http_max_age,
-            salt=str(getattr(request, "market", "") or ""),
+            salt=str(market or ""),
+            store=store,
         )

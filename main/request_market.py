@@ -19,6 +19,11 @@ def resolve_request_market(request) -> str:
     user = getattr(request, "user", None)
     if user is not None and user.is_authenticated and getattr(user, "market", None):
         return user.market
+    return anonymous_market(request)
+
+
+def anonymous_market(request) -> str:
+    """The market an anonymous request names (`X-Market`, `?market=`), else the default."""
     query = getattr(request, "query_params", request.GET)
     requested = request.headers.get(MARKET_HEADER) or query.get(MARKET_QUERY_PARAM)
     if requested:

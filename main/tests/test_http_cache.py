@@ -161,3 +161,80 @@ def test_errors_are_not_cached(api_client, product):
     response = api_client.get(f"{URL}nope/")
     assert response.status_code == 404
     assert not response.has_header("ETag")
+
+
+# --- anonymous GETs replayed from the cache ------------------------------------------------
+
+REPLAYED = ("Content-Type", "Allow", "Vary", "Cache-Control", "ETag")
+CATALOGUE_GETS = [URL, f"{URL}?page_size=1&ordering=price", f"{URL}p/", f"{URL}facets/"]
+
+
+@pytest.mark.parametrize("path", [*CATALOGUE_GETS, "/api/v1/categories/"])
+def test_an_anonymous_get_is_replayed_byte_for_byte_without_the_database(
+    api_client, product, path, django_assert_num_queries
+):
+    first = api_client.get(path, HTTP_X_MARKET="US")
+    assert first.status_code == 200
+    with django_assert_num_queries(0):
+        again = api_client.get(path, HTTP_X_MARKET="US")
+    assert again.status_code == 200
+    assert again.content == first.content
+    assert {h: again[h] for h in REPLAYED} == {h: first[h] for h in REPLAYED}
+
+    # A conditional GET is a 304 with the same validators, still without the database.
+    with django_assert_num_queries(0):
+        not_modified = api_client.get(path, HTTP_X_MARKET="US", HTTP_IF_NONE_MATCH=first["ETag"])
+    assert not_modified.status_code == 304
+    assert not_modified.content == b""
+    assert not_modified["ETag"] == first["ETag"]
+    assert vary(not_modified) == vary(first)
+
+
+def test_a_replayed_response_follows_the_catalogue_version(api_client, product):
+    assert api_client.get(URL).json()["results"][0]["price"] == "100.00"
+    price = ProductPrice.objects.get(product=product, market="KG")
+    price.price = Decimal("80.00")
+    price.save()
+    assert api_client.get(URL).json()["results"][0]["price"] == "100.00"  # until invalidated
+    catalogue_cache_invalidate()
+    assert api_client.get(URL).json()["results"][0]["price"] == "80.00"
+    # Each market keeps its own.
+    assert api_client.get(URL, HTTP_X_MARKET="US").json()["results"][0]["price"] == "5.00"
+
+
+def test_signed_in_and_invalid_market_requests_are_never_replayed(
+    api_client, product, customer, django_assert_max_num_queries
+):
+    api_client.get(f"{URL}p/")  # stored for anonymous KG
+    assert api_client.get(f"{URL}p/", HTTP_X_MARKET="XX").status_code == 400
+
+    authenticate(api_client, customer)
+    response = api_client.get(f"{URL}p/")
+    assert response.status_code == 200
+    assert "private" in response["Cache-Control"]  # built for the customer, not replayed
+    assert response.json()["in_wishlist"] is False
+
+
+def test_replay_needs_a_json_answer(api_client, product):
+    api_client.get(URL)
+    # `?format=` and non-JSON Accept values go through DRF's negotiation as before.
+    assert api_client.get(URL, {"format": "json"}).status_code == 200
+    assert api_client.get(URL, HTTP_ACCEPT="text/html").status_code == 406
+    axios = api_client.get(URL, HTTP_ACCEPT="application/json, text/plain, */*")
+    assert axios.status_code == 200
+    assert axios.json()["count"] == 1
+
+
+def test_replay_with_the_cache_down_builds_from_the_database(api_client, product, monkeypatch):
+    from django.core.cache import cache
+
+    def broken(*args, **kwargs):
+        raise ConnectionError("redis is down")
+
+    api_client.get(URL)
+    monkeypatch.setattr(cache, "get_many", broken)
+    monkeypatch.setattr(cache, "get", broken)
+    monkeypatch.setattr(cache, "set", broken)
+    response = api_client.get(URL)
+    assert response.status_code == 200
+    assert response.json()["results"][0]["slug"] == "p"

@@ -41,6 +41,7 @@ class CatalogueViewSet(MarketContextMixin, HttpCacheMixin, viewsets.GenericViewS
     """The one base of every public catalogue view: market, anonymous access, HTTP caching."""
 
     permission_classes = (AllowAny,)
+    replay_anonymous = True
     pagination_class = PageNumberPagination
     filter_backends = ()
     lookup_field = "slug"
