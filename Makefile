@@ -56,7 +56,9 @@ worker: $(RUN_STAMP)
 beat: $(RUN_STAMP)
 	$(BIN)/celery -A main beat --loglevel=INFO
 
-## Catalogue benchmark (PostgreSQL + Redis on 127.0.0.1, wrk on loopback); never part of `make test`
+## Catalogue benchmark, side_by_side.sh's protocol for MARQUE alone (PostgreSQL + Redis on 127.0.0.1,
+## wrk on loopback); never part of `make test`. BENCH_ARGS="--cache off", "--products 100000",
+## "--explain", "--endpoints list,facets" (bench/README.md)
 bench: $(RUN_STAMP)
 	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(BIN)/python bench/catalogue.py $(BENCH_ARGS)
