@@ -166,7 +166,24 @@ class Product(TimeStampedModel):
         return self.name
 
 
-class ProductImage(models.Model):
+class BelongsToProduct(models.Model):
+    """A product's row (gallery image, price, SKU) that remembers the product it was loaded with.
+
+    When staff move the row to another product, the read model refreshes both
+    the old and the new product (`products.services.listing.on_source_saved`).
+    """
+
+    class Meta:
+        abstract = True
+
+    @classmethod
+    def from_db(cls, db, field_names, values):
+        instance = super().from_db(db, field_names, values)
+        instance._loaded_product_id = instance.__dict__.get("product_id")
+        return instance
+
+
+class ProductImage(BelongsToProduct):
     product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="images")
     image = models.ImageField(upload_to="products/gallery/")
     alt_text = models.CharField(max_length=200, blank=True)
@@ -192,7 +209,7 @@ class ProductFeature(models.Model):
         return f"{self.name}: {self.value}"
 
 
-class SKU(TimeStampedModel):
+class SKU(BelongsToProduct, TimeStampedModel):
     """A sellable variant: one size and colour of a product, with its stock."""
 
     product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="skus")
@@ -225,7 +242,7 @@ class SKU(TimeStampedModel):
         return f"{self.code} ({self.size}, {self.color})"
 
 
-class ProductPrice(TimeStampedModel):
+class ProductPrice(BelongsToProduct, TimeStampedModel):
     """The price of a product in one market, in that market's currency."""
 
     product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="prices")

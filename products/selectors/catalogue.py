@@ -21,6 +21,7 @@ from django.db.models.functions import Coalesce
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 
+from main.prepared import PreparedValues
 from products.models import (
     SKU,
     Category,
@@ -147,40 +148,75 @@ def listing_detail_get(*, market: str, slug: str) -> dict[str, Any]:
 
     Four queries; 404 when the product is not sellable in `market`.
     """
-    row = Listing.objects.filter(market=market, slug=slug).values(*DETAIL_FIELDS).first()
-    if row is None:
+    rows = _listing_page_row(market=market, slug=slug)
+    if not rows:
         raise Http404("No product matches the given query.")
+    row = rows[0]
     product_id = row["product_id"]
-    row["images"] = list(
+    row["images"] = _gallery(product_id=product_id)
+    row["features"] = _features(product_id=product_id)
+    row["skus"] = _active_skus(product_id=product_id)
+    return row
+
+
+# The product page's queries, compiled once (`PreparedValues`).
+_listing_page_row = PreparedValues(
+    lambda market, slug: Listing.objects.filter(market=market, slug=slug).values(*DETAIL_FIELDS),
+    texts=("market", "slug"),
+)
+_gallery = PreparedValues(
+    lambda product_id: (
         ProductImage.objects.filter(product_id=product_id)
         .order_by("sort_order", "id")
         .values("id", "image", "alt_text", "sort_order")
-    )
-    row["features"] = list(
+    ),
+    ints=("product_id",),
+)
+_features = PreparedValues(
+    lambda product_id: (
         ProductFeature.objects.filter(product_id=product_id)
         .order_by("sort_order", "id")
         .values("name", "value")
-    )
-    row["skus"] = list(
+    ),
+    ints=("product_id",),
+)
+_active_skus = PreparedValues(
+    lambda product_id: (
         SKU.objects.filter(product_id=product_id, is_active=True)
         .order_by("id")
         .values("id", "size", "color", "color_hex", "stock")
-    )
-    return row
+    ),
+    ints=("product_id",),
+)
 
 
 def listing_related(*, market: str, row: dict[str, Any]) -> list[dict[str, Any]]:
     """`product_related` for a `listing_detail_get` row: up to 8 list rows, one query."""
-    queryset = Listing.objects.filter(market=market).exclude(product_id=row["product_id"])
     if row["subcategory_id"]:
-        queryset = queryset.filter(subcategory_id=row["subcategory_id"])
-    else:
-        queryset = queryset.filter(category_id=row["category_id"])
-    return list(
-        queryset.order_by("-sales_count", "-product_id").values(*LIST_ROW_FIELDS)[
-            :RELATED_PRODUCTS_LIMIT
-        ]
+        return _related_in_subcategory(
+            market=market, product_id=row["product_id"], group_id=row["subcategory_id"]
+        )
+    return _related_in_category(
+        market=market, product_id=row["product_id"], group_id=row["category_id"]
     )
+
+
+def _related(group: str):
+    """Top sellers of the same `group` (subcategory or category), the product itself excluded."""
+
+    def build(market, product_id, group_id):
+        return (
+            Listing.objects.filter(market=market, **{group: group_id})
+            .exclude(product_id=product_id)
+            .order_by("-sales_count", "-product_id")
+            .values(*LIST_ROW_FIELDS)[:RELATED_PRODUCTS_LIMIT]
+        )
+
+    return PreparedValues(build, ints=("product_id", "group_id"), texts=("market",))
+
+
+_related_in_subcategory = _related("subcategory_id")
+_related_in_category = _related("category_id")
 
 
 def rating_summary(counts: dict[str, int]) -> dict[str, Any]:

@@ -165,14 +165,20 @@ def listing_rebuild() -> int:
 # --- Signal receivers (connected in `ProductsConfig.ready`) -----------------------------------
 
 
-def _product_id(instance) -> int | None:
-    return instance.pk if isinstance(instance, Product) else instance.product_id
+def _product_ids(instance) -> list[int | None]:
+    """The saved row's product, and the one it was loaded with if staff moved it."""
+    if isinstance(instance, Product):
+        return [instance.pk]
+    return [instance.product_id, getattr(instance, "_loaded_product_id", None)]
 
 
 def on_source_saved(sender, instance, raw=False, **kwargs) -> None:
     """A product, price, SKU or gallery image was saved: its product's rows follow."""
-    if not raw:  # loaddata writes rows as they are; `listing_rebuild` after a fixture load
-        listing_refresh([_product_id(instance)])
+    if raw:  # loaddata writes rows as they are; `manage.py listing_rebuild` after a fixture load
+        return
+    listing_refresh(_product_ids(instance))
+    if not isinstance(instance, Product):
+        instance._loaded_product_id = instance.product_id
 
 
 def on_source_deleted(sender, instance, origin=None, **kwargs) -> None:
@@ -183,4 +189,4 @@ def on_source_deleted(sender, instance, origin=None, **kwargs) -> None:
     """
     if isinstance(origin, Product) or getattr(origin, "model", None) is Product:
         return
-    listing_refresh([_product_id(instance)])
+    listing_refresh(_product_ids(instance))
