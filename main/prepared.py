@@ -24,12 +24,16 @@ _TEXT_SENTINEL = "\x00prepared\x00"
 
 
 class PreparedValues:
-    """`build(**params)` → a `.values()` queryset; call the instance with the real values.
+    """`build(*shape, **params)` → a `.values()` queryset; call the instance with the real values.
 
     Parameters are integers or strings; each is passed to `build` as a sentinel
     the compiled SQL's parameter list is searched for, so the ORM still writes
     the SQL (quoting, joins, vendor syntax) and only the values change.
+    `shape` (hashable: an ordering, a slice's bounds) changes the SQL itself:
+    each shape is compiled once, and at most `MAX_SHAPES` are kept.
     """
+
+    MAX_SHAPES = 256
 
     def __init__(self, build: Callable[..., QuerySet], *, ints: tuple[str, ...] = (), texts=()):
         self.build = build
@@ -37,10 +41,10 @@ class PreparedValues:
             **{name: _INT_SENTINEL - index for index, name in enumerate(ints)},
             **{name: f"{_TEXT_SENTINEL}{name}" for name in texts},
         }
-        self._compiled: dict[str, tuple[str, list]] = {}
+        self._compiled: dict[tuple, tuple] = {}
 
-    def _compile(self, using: str):
-        queryset = self.build(**self.sentinels).using(using)
+    def _compile(self, using: str, shape: tuple):
+        queryset = self.build(*shape, **self.sentinels).using(using)
         compiler = queryset.query.get_compiler(using=using)
         sql, params = compiler.as_sql()
         by_sentinel = {value: name for name, value in self.sentinels.items()}
@@ -51,12 +55,15 @@ class PreparedValues:
         converters = list(compiler.get_converters([col for col, _, _ in compiler.select]).items())
         return sql, slots, converters
 
-    def __call__(self, using: str = "default", **values) -> list[dict[str, Any]]:
+    def __call__(self, using: str = "default", shape: tuple = (), **values) -> list[dict[str, Any]]:
         connection = connections[using]
-        key = f"{using}:{connection.vendor}"
-        if key not in self._compiled:
-            self._compiled[key] = self._compile(using)
-        sql, slots, converters = self._compiled[key]
+        key = (using, connection.vendor, shape)
+        compiled = self._compiled.get(key)
+        if compiled is None:
+            if len(self._compiled) >= self.MAX_SHAPES:
+                self._compiled.clear()
+            compiled = self._compiled[key] = self._compile(using, shape)
+        sql, slots, converters = compiled
         params = [values[name] if name else param for name, param in slots]
         with connection.cursor() as cursor:
             cursor.execute(sql, params)

@@ -158,6 +158,14 @@ def filter_parameters() -> list[OpenApiParameter]:
 
 
 FILTER_NAMES = frozenset(ProductFilter.base_filters)
+_NARROWING = FILTER_NAMES - {"ordering"}
+
+
+def plain_ordering(params) -> tuple[str, ...] | None:
+    """The ORDER BY of a request that filters nothing (a valid `ordering` at most), else None."""
+    if not _NARROWING.isdisjoint(params):
+        return None
+    return ORDERINGS.get(params.get("ordering", "-created_at"))
 
 
 def filter_products(queryset, params, *, request=None, drop: tuple[str, ...] = ()):

@@ -28,7 +28,13 @@ from products.api.serializers import (
     product_page,
     product_row,
 )
-from products.filters import FACET_PARAMS, PRICE_PARAMS, filter_parameters, filter_products
+from products.filters import (
+    FACET_PARAMS,
+    PRICE_PARAMS,
+    filter_parameters,
+    filter_products,
+    plain_ordering,
+)
 from products.selectors import catalogue
 
 # The query parameters of products/ and products/facets/, for the OpenAPI schema.
@@ -104,14 +110,19 @@ class ProductViewSet(CatalogueViewSet):
         currency = market_config(request.market).currency
 
         def build():
-            listings = filter_products(
-                catalogue.listing_list(market=request.market), request.query_params
-            )
+            params = request.query_params
+            order_by = plain_ordering(params)
+            if order_by is not None:  # no filter: prepared queries
+                rows = catalogue.ListingPage(market=request.market, order_by=order_by)
+                total = rows.count
+            else:
+                listings = filter_products(catalogue.listing_list(market=request.market), params)
+                rows, total = listings.values(*catalogue.LIST_ROW_FIELDS), listings.count
             return paginated_rows(
                 self,
-                listings.values(*catalogue.LIST_ROW_FIELDS),
+                rows,
                 count=lambda: self.cached(
-                    listings.count,
+                    total,
                     namespace="count",
                     ignore=PAGE_PARAMS,
                     timeout=settings.CATALOGUE_COUNT_CACHE_SECONDS,

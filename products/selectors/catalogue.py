@@ -143,6 +143,31 @@ def listing_list(*, market: str) -> QuerySet[Listing]:
     return Listing.objects.filter(market=market).order_by("-created_at", "-product_id")
 
 
+class ListingPage:
+    """Every listed product of a market in one order, paged by queries compiled once.
+
+    The unfiltered list (a catalogue's busiest page) skips building and
+    compiling its two queries per request: `count()` is a prepared
+    `COUNT(*)` and a slice `[start:stop]` a prepared page query per
+    (order, bounds). The same rows as `listing_list(...).order_by(*order_by)`.
+    """
+
+    ordered = True
+
+    def __init__(self, *, market: str, order_by: tuple[str, ...]):
+        self.market = market
+        self.order_by = order_by
+
+    def count(self) -> int:
+        rows = _listing_total(market=self.market)
+        return rows[0]["n"] if rows else 0
+
+    def __getitem__(self, bounds: slice) -> list[dict[str, Any]]:
+        if bounds.start == bounds.stop:
+            return []
+        return _listing_page(shape=(self.order_by, bounds.start, bounds.stop), market=self.market)
+
+
 def listing_detail_get(*, market: str, slug: str) -> dict[str, Any]:
     """The product page's data as plain rows: the product, gallery, features, active SKUs.
 
@@ -158,6 +183,23 @@ def listing_detail_get(*, market: str, slug: str) -> dict[str, Any]:
     row["skus"] = _active_skus(product_id=product_id)
     return row
 
+
+_listing_total = PreparedValues(
+    lambda market: (
+        Listing.objects.filter(market=market)
+        .order_by()
+        .values("market")
+        .annotate(n=Count("*"))
+        .values("n")
+    ),
+    texts=("market",),
+)
+_listing_page = PreparedValues(
+    lambda order_by, start, stop, market: (
+        listing_list(market=market).order_by(*order_by).values(*LIST_ROW_FIELDS)[start:stop]
+    ),
+    texts=("market",),
+)
 
 # The product page's queries, compiled once (`PreparedValues`).
 _listing_page_row = PreparedValues(
