@@ -73,7 +73,14 @@ MARKET = "KG"
 HEADERS = {"X-Market": MARKET, "X-Forwarded-Proto": "https"}
 # --cache on: the production settings as they are (Redis cache, hot path after the
 # first request); off: the same with a dummy cache, so every request hits PostgreSQL.
-SETTINGS_BY_CACHE_MODE = {"on": "main.settings.production", "off": "bench.settings_nocache"}
+SETTINGS_BY_CACHE_MODE = {
+    "on": "main.settings.production",
+    "off": "bench.settings_nocache",
+    # Response bodies never cached (CATALOGUE_CACHE_SECONDS=0); the catalogue version and the
+    # memoised list totals stay in Redis, as in production: what a cache miss costs there.
+    "bodies-off": "main.settings.production",
+}
+ENV_BY_CACHE_MODE = {"bodies-off": {"CATALOGUE_CACHE_SECONDS": "0"}}
 
 # side_by_side.sh's protocol (peer-bench oscar/run_bench.sh). Anything else is a smoke test.
 STANDARD = {"runs": 3, "seconds": 10, "warmup": 3, "threads": 2, "connections": 16, "workers": 2}
@@ -791,10 +798,11 @@ def parse_args(argv=None):
     parser.add_argument("--explain-output", type=Path, help=argparse.SUPPRESS)
     parser.add_argument(
         "--cache",
-        choices=("on", "off", "both"),
+        choices=("on", "off", "bodies-off", "both"),
         default="both",
-        help="server-side cache: on (production), off (bench.settings_nocache), both (default). "
-        "--explain uses the off settings unless --cache on",
+        help="server-side cache: on (production), off (bench.settings_nocache), bodies-off "
+        "(production with CATALOGUE_CACHE_SECONDS=0: no response cached, list totals memoised), "
+        "both (on and off; default). --explain uses the off settings unless --cache on",
     )
     parser.add_argument(
         "--seconds",
@@ -901,13 +909,17 @@ def main(argv=None) -> int:
     servers: list[dict] = []
     for mode in modes:
         settings_module = SETTINGS_BY_CACHE_MODE[mode]
-        if mode == "on":
+        if mode in ("on", "bodies-off"):
             dropped = clear_cache(args.redis_url)
             log(f"cleared {dropped} cached keys ({CACHE_KEY_PREFIX}:*) in {args.redis_url}")
         port = free_port()
         log_path = RESULTS_DIR / f"gunicorn-cache-{mode}.log"
         log_path.write_text("")
-        server_env = {**env, "DJANGO_SETTINGS_MODULE": settings_module}
+        server_env = {
+            **env,
+            "DJANGO_SETTINGS_MODULE": settings_module,
+            **ENV_BY_CACHE_MODE.get(mode, {}),
+        }
         process = None
         mode_rows = []
         try:

@@ -11,6 +11,7 @@ from products.models import (
     Category,
     Listing,
     ListingFacet,
+    ListingTotal,
     Product,
     ProductFeature,
     ProductImage,
@@ -349,3 +350,10 @@ class ListingFacetAdmin(ViewOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("product", "market", "facet", "value", "color_hex")
     list_filter = ("market", "facet")
     list_select_related = ("product",)
+
+
+@admin.register(ListingTotal)
+class ListingTotalAdmin(ViewOnlyAdminMixin, admin.ModelAdmin):
+    """How many products each market lists (the unfiltered catalogue's total)."""
+
+    list_display = ("market", "count")

@@ -1,5 +1,5 @@
 from django.apps import AppConfig
-from django.db.models.signals import post_delete, post_save
+from django.db.models.signals import post_delete, post_save, pre_delete
 
 
 class ProductsConfig(AppConfig):
@@ -10,7 +10,12 @@ class ProductsConfig(AppConfig):
     def ready(self):
         # The catalogue's read model follows every model write of its sources.
         from products.models import SKU, Product, ProductImage, ProductPrice
-        from products.services.listing import on_source_deleted, on_source_saved
+        from products.services.listing import (
+            on_product_deleted,
+            on_product_deleting,
+            on_source_deleted,
+            on_source_saved,
+        )
 
         for model in (Product, ProductPrice, SKU, ProductImage):
             post_save.connect(
@@ -20,3 +25,5 @@ class ProductsConfig(AppConfig):
             post_delete.connect(
                 on_source_deleted, sender=model, dispatch_uid=f"listing-del-{model.__name__}"
             )
+        pre_delete.connect(on_product_deleting, sender=Product, dispatch_uid="listing-total-pre")
+        post_delete.connect(on_product_deleted, sender=Product, dispatch_uid="listing-total-post")

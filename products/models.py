@@ -343,6 +343,20 @@ class Listing(models.Model):
         return f"{self.name} ({self.market})"
 
 
+class ListingTotal(models.Model):
+    """How many products a market lists: the unfiltered catalogue's total without a count.
+
+    Moved by the same writes as `Listing`, by the number of rows they add or
+    remove (deltas commute, so concurrent catalogue edits add up exactly).
+    """
+
+    market = models.CharField(max_length=2, choices=Market.choices, primary_key=True)
+    count = models.PositiveIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.market}: {self.count}"
+
+
 class ListingFacet(models.Model):
     """The read model's filter choices: each size and colour a listed product has.
 

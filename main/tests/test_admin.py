@@ -33,6 +33,7 @@ from products.models import (
     Category,
     Listing,
     ListingFacet,
+    ListingTotal,
     Product,
     ProductFeature,
     ProductImage,
@@ -56,8 +57,8 @@ pytestmark = pytest.mark.django_db
 
 APP_LABELS = ("users", "products", "orders", "reviews", "banners", "store_manager")
 MODELS = [model for label in APP_LABELS for model in apps.get_app_config(label).get_models()]
-# The catalogue's read model (Listing, ListingFacet) is a helper too: code writes it.
-HELPER_TABLES = (IdempotencyKey, Listing, ListingFacet)
+# The catalogue's read model (Listing, ListingFacet, ListingTotal) is a helper too: code writes it.
+HELPER_TABLES = (IdempotencyKey, Listing, ListingFacet, ListingTotal)
 # Written only by code (audit trail, status history, login flow, reporting jobs).
 VIEW_ONLY = (
     ManagerActivityLog,
@@ -69,6 +70,7 @@ VIEW_ONLY = (
     IdempotencyKey,
     Listing,
     ListingFacet,
+    ListingTotal,
 )
 
 

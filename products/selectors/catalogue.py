@@ -27,6 +27,7 @@ from products.models import (
     Category,
     Listing,
     ListingFacet,
+    ListingTotal,
     Product,
     ProductFeature,
     ProductImage,
@@ -147,9 +148,9 @@ class ListingPage:
     """Every listed product of a market in one order, paged by queries compiled once.
 
     The unfiltered list (a catalogue's busiest page) skips building and
-    compiling its two queries per request: `count()` is a prepared
-    `COUNT(*)` and a slice `[start:stop]` a prepared page query per
-    (order, bounds). The same rows as `listing_list(...).order_by(*order_by)`.
+    compiling its two queries per request: `count()` reads the market's
+    `ListingTotal` (no count at all) and a slice `[start:stop]` is a prepared
+    page query per (order, bounds). The same rows as `listing_list(...).order_by(*order_by)`.
     """
 
     ordered = True
@@ -160,7 +161,9 @@ class ListingPage:
 
     def count(self) -> int:
         rows = _listing_total(market=self.market)
-        return rows[0]["n"] if rows else 0
+        if rows:
+            return rows[0]["count"]
+        return Listing.objects.filter(market=self.market).count()  # before any total was kept
 
     def __getitem__(self, bounds: slice) -> list[dict[str, Any]]:
         if bounds.start == bounds.stop:
@@ -185,13 +188,7 @@ def listing_detail_get(*, market: str, slug: str) -> dict[str, Any]:
 
 
 _listing_total = PreparedValues(
-    lambda market: (
-        Listing.objects.filter(market=market)
-        .order_by()
-        .values("market")
-        .annotate(n=Count("*"))
-        .values("n")
-    ),
+    lambda market: ListingTotal.objects.filter(market=market).values("count"),
     texts=("market",),
 )
 _listing_page = PreparedValues(

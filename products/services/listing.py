@@ -14,16 +14,20 @@ Who calls what:
 - `listing_sync_stock(product_ids)`: stock moves (checkout, cancellation, staff
   adjustments) copy the products' `in_stock` and `sales_count`, one UPDATE.
 - `listing_rebuild()`: every row from scratch (seeders, `manage.py listing_rebuild`).
+
+`ListingTotal` (the number of rows per market) moves with every row added or
+removed, so the unfiltered list's total is one primary-key read.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
+from django.db import transaction
 from django.db.models import Exists, F, Max, OuterRef, QuerySet, Subquery
 
 from main.markets import Market
-from products.models import SKU, Listing, ListingFacet, Product, ProductImage
+from products.models import SKU, Listing, ListingFacet, ListingTotal, Product, ProductImage
 
 # Listing columns copied as they are from the product row.
 _PRODUCT_COLUMNS = (
@@ -105,11 +109,28 @@ def _facet_rows(product_ids: list[int], market: str) -> list[ListingFacet]:
 
 
 def listing_refresh(product_ids: Iterable[int]) -> None:
-    """Recompute the listing rows of these products (all markets) from the source tables."""
+    """Recompute the listing rows of these products (all markets) from the source tables.
+
+    Atomic on its own too: a model saved outside a transaction (autocommit) has
+    its rows, facets and totals written together.
+    """
     ids = sorted({pk for pk in product_ids if pk is not None})
-    if not ids:
-        return
+    if ids:
+        with transaction.atomic(savepoint=False):
+            _refresh(ids)
+
+
+def _refresh(ids: list[int]) -> None:
+    # The products' rows lock (id order, as the stock service takes them) serialises two
+    # refreshes of one product, so each sees the other's rows and the totals move exactly.
+    list(
+        Product.objects.select_for_update(no_key=True)
+        .filter(pk__in=ids)
+        .order_by("pk")
+        .values_list("pk")
+    )
     products = Product.objects.filter(pk__in=ids)
+    existing = set(Listing.objects.filter(product_id__in=ids).values_list("market", "product_id"))
     for market in Market.values:
         rows = _rows(products, market)
         Listing.objects.bulk_create(
@@ -124,6 +145,26 @@ def listing_refresh(product_ids: Iterable[int]) -> None:
         ).delete()
         ListingFacet.objects.filter(market=market, product_id__in=ids).delete()
         ListingFacet.objects.bulk_create(_facet_rows(listed, market), ignore_conflicts=True)
+        before = sum(1 for row_market, _ in existing if row_market == market)
+        _total_move(market, len(listed) - before)
+
+
+def _total_move(market: str, delta: int) -> None:
+    if delta:
+        ListingTotal.objects.filter(market=market).update(count=F("count") + delta)
+
+
+def on_product_deleting(sender, instance, **kwargs) -> None:
+    """A product is about to be deleted: note its listing rows (they go by cascade)."""
+    instance._listed_markets = list(
+        Listing.objects.filter(product_id=instance.pk).values_list("market", flat=True)
+    )
+
+
+def on_product_deleted(sender, instance, **kwargs) -> None:
+    """The product and its listing rows are gone: the totals lose them."""
+    for market in getattr(instance, "_listed_markets", ()):
+        _total_move(market, -1)
 
 
 def listing_sync_stock(product_ids: Iterable[int]) -> None:
@@ -158,6 +199,7 @@ def listing_rebuild() -> int:
         for start in range(0, len(rows), REBUILD_BATCH):
             batch = [row.product_id for row in rows[start : start + REBUILD_BATCH]]
             ListingFacet.objects.bulk_create(_facet_rows(batch, market), batch_size=REBUILD_BATCH)
+        ListingTotal.objects.update_or_create(market=market, defaults={"count": len(rows)})
         written += len(rows)
     return written
 

@@ -34,6 +34,7 @@ from products.models import (
     CartItem,
     Listing,
     ListingFacet,
+    ListingTotal,
     Product,
     ProductImage,
     ProductPrice,
@@ -115,6 +116,9 @@ def assert_fresh() -> tuple[dict, list]:
     assert kept_listings == rebuilt_listings
     assert kept_facets == rebuilt_facets
     assert snapshot() == kept  # the rebuild left nothing behind
+    # Each market's kept total is its number of rows (the unfiltered list's `count`).
+    for total in ListingTotal.objects.all():
+        assert total.count == Listing.objects.filter(market=total.market).count(), total.market
     return kept
 
 
