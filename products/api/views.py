@@ -112,21 +112,25 @@ class ProductViewSet(CatalogueViewSet):
         def build():
             params = request.query_params
             order_by = plain_ordering(params)
-            if order_by is not None:  # no filter: prepared queries
+            if order_by is not None:  # no filter: the kept total, a prepared page query
                 rows = catalogue.ListingPage(market=request.market, order_by=order_by)
-                total = rows.count
+                count = rows.count
             else:
                 listings = filter_products(catalogue.listing_list(market=request.market), params)
-                rows, total = listings.values(*catalogue.LIST_ROW_FIELDS), listings.count
+                rows = listings.values(*catalogue.LIST_ROW_FIELDS)
+
+                def count():  # memoised per market and filter: every page and order shares it
+                    return self.cached(
+                        listings.count,
+                        namespace="count",
+                        ignore=PAGE_PARAMS,
+                        timeout=settings.CATALOGUE_COUNT_CACHE_SECONDS,
+                    )
+
             return paginated_rows(
                 self,
                 rows,
-                count=lambda: self.cached(
-                    total,
-                    namespace="count",
-                    ignore=PAGE_PARAMS,
-                    timeout=settings.CATALOGUE_COUNT_CACHE_SECONDS,
-                ),
+                count=count,
                 shape=lambda row: product_row(row, request, currency),
             ).data
 
