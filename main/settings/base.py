@@ -125,7 +125,8 @@ REDIS_CACHE_OPTIONS = {
 if REDIS_URL:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            # Django's RedisCache, with one client per pool (main/cache.py).
+            "BACKEND": "main.cache.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": "marque",
             "OPTIONS": REDIS_CACHE_OPTIONS,

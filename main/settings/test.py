@@ -24,7 +24,7 @@ if REDIS_URL:
     base_url = REDIS_URL.rsplit("/", 1)[0] if REDIS_URL.count("/") > 2 else REDIS_URL
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "main.cache.RedisCache",
             "LOCATION": f"{base_url}/{db_number}",
             "KEY_PREFIX": "marque-test",
             "OPTIONS": REDIS_CACHE_OPTIONS,
