@@ -183,7 +183,7 @@ def cached_response(request, *, market: str, namespace: str):
         return None
     request._catalogue_version = version
     _, content, headers = stored
-    if _matches(request.headers.get("If-None-Match", ""), headers["ETag"]):
+    if _matches(request.META.get("HTTP_IF_NONE_MATCH", ""), headers["ETag"]):
         response = HttpResponseNotModified()
         for header in _COPIED_HEADERS:
             if header in headers:
