@@ -123,8 +123,12 @@ def cached_data(
 
     `build` must return plain data (dicts, lists, strings) that does not depend
     on who is asking, only on the market and the request's path and query
-    (minus the parameters in `ignore`).
+    (minus the parameters in `ignore`). A `timeout` (or CATALOGUE_CACHE_SECONDS)
+    of 0 means no caching at all: `build()`, without touching the cache.
     """
+    ttl = timeout if timeout is not None else settings.CATALOGUE_CACHE_SECONDS
+    if ttl == 0:
+        return build()
     try:
         key = cache_key(request, market=market, namespace=namespace, ignore=ignore)
         data = cache.get(key)
@@ -133,7 +137,6 @@ def cached_data(
         return build()
     if data is None:
         data = build()
-        ttl = timeout if timeout is not None else settings.CATALOGUE_CACHE_SECONDS
         try:
             cache.set(key, data, timeout=ttl)
         except CACHE_ERRORS as exc:
@@ -274,6 +277,9 @@ class HttpCacheMixin:
     def is_private_response(self, request) -> bool:
         return self.cache_private
 
+    def _replays(self) -> bool:
+        return self.replay_anonymous and settings.CATALOGUE_CACHE_SECONDS > 0
+
     def _json_only(self) -> bool:
         return len(self.renderer_classes) == 1
 
@@ -282,7 +288,7 @@ class HttpCacheMixin:
         return f"{type(self).__name__}.{self.action_map.get('get', '')}.response"
 
     def dispatch(self, request, *args, **kwargs):
-        if self.replay_anonymous and replayable(request, json_only=self._json_only()):
+        if self._replays() and replayable(request, json_only=self._json_only()):
             try:
                 market = anonymous_market(request)
             except ApplicationError:  # an invalid market: DRF answers the 400
@@ -301,7 +307,7 @@ class HttpCacheMixin:
         market = getattr(request, "market", None)
         store = None
         if (
-            self.replay_anonymous
+            self._replays()
             and not private
             and market
             and replayable(request._request, json_only=self._json_only())

@@ -238,3 +238,18 @@ def test_replay_with_the_cache_down_builds_from_the_database(api_client, product
     response = api_client.get(URL)
     assert response.status_code == 200
     assert response.json()["results"][0]["slug"] == "p"
+
+
+def test_zero_cache_seconds_keeps_no_bodies_but_the_list_totals(
+    api_client, product, settings, django_assert_num_queries
+):
+    settings.CATALOGUE_CACHE_SECONDS = 0
+    assert api_client.get(URL, {"brand": product.brand}).json()["count"] == 1
+    price = ProductPrice.objects.get(product=product, market="KG")
+    price.price = Decimal("80.00")
+    price.save()
+    # Built again (no body kept), with the memoised total: only the page query runs.
+    with django_assert_num_queries(1):
+        body = api_client.get(URL, {"brand": product.brand}).json()
+    assert body["results"][0]["price"] == "80.00"
+    assert body["count"] == 1
