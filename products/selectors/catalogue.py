@@ -200,7 +200,11 @@ _listing_page = PreparedValues(
 
 # The product page's queries, compiled once (`PreparedValues`).
 _listing_page_row = PreparedValues(
-    lambda market, slug: Listing.objects.filter(market=market, slug=slug).values(*DETAIL_FIELDS),
+    lambda market, slug: (
+        Listing.objects.filter(market=market, slug=slug)
+        .order_by()  # one row: no sort (the default order would join products for nothing)
+        .values(*DETAIL_FIELDS)
+    ),
     texts=("market", "slug"),
 )
 _gallery = PreparedValues(
