@@ -81,19 +81,29 @@ CATEGORY_FIELDS = ("id", "name", "slug", "description", "image", "market", "sort
 
 
 def category_rows(*, market: str) -> list[dict[str, Any]]:
-    """`category_list` as plain rows, each with its `subcategories` rows (two queries)."""
-    rows = list(category_list(market=market).values(*CATEGORY_FIELDS, "product_count"))
+    """`category_list` as plain rows, each with its `subcategories` rows (two prepared queries)."""
+    rows = _category_rows(market=market)
     children: dict[int, list] = {row["id"]: [] for row in rows}
-    subcategories = (
-        Subcategory.objects.filter(is_active=True, category_id__in=children)
-        .order_by("sort_order", "name")
-        .values("category_id", "id", "name", "slug", "image")
-    )
-    for sub in subcategories:
+    for sub in _subcategory_rows(market=market):
         children[sub.pop("category_id")].append(sub)
     for row in rows:
         row["subcategories"] = children[row["id"]]
     return rows
+
+
+_category_rows = PreparedValues(
+    lambda market: category_list(market=market).values(*CATEGORY_FIELDS, "product_count"),
+    texts=("market",),
+)
+# The active subcategories of the visible categories (the same set `category_list` prefetches).
+_subcategory_rows = PreparedValues(
+    lambda market: (
+        Subcategory.objects.visible_to(market)
+        .order_by("sort_order", "name")
+        .values("category_id", "id", "name", "slug", "image")
+    ),
+    texts=("market",),
+)
 
 
 def category_get(*, market: str, slug: str) -> Category:
