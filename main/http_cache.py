@@ -147,7 +147,7 @@ def cached_data(
 # --- Whole responses for anonymous GETs ------------------------------------------------------
 
 _REPLAYED_HEADERS = ("Content-Type", "Allow", "Vary", "Cache-Control", "ETag")
-_JSON_ACCEPTS = ("", "*/*", "application/json")
+_JSON_ACCEPTS = ("*/*", "application/json")
 
 
 def replayable(request, *, json_only: bool) -> bool:
@@ -160,8 +160,8 @@ def replayable(request, *, json_only: bool) -> bool:
         return False
     if "format" in request.GET:
         return False
-    accept = request.META.get("HTTP_ACCEPT", "")
-    if accept in _JSON_ACCEPTS:
+    accept = request.META.get("HTTP_ACCEPT")
+    if accept is None or accept in _JSON_ACCEPTS:  # no header at all: JSON
         return True
     return json_only and ("application/json" in accept or "*/*" in accept)
 

@@ -13,6 +13,7 @@ exactly what its `.values()` queryset returns.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
@@ -30,7 +31,7 @@ class PreparedValues:
     the compiled SQL's parameter list is searched for, so the ORM still writes
     the SQL (quoting, joins, vendor syntax) and only the values change.
     `shape` (hashable: an ordering, a slice's bounds) changes the SQL itself:
-    each shape is compiled once, and at most `MAX_SHAPES` are kept.
+    each shape is compiled once, and the `MAX_SHAPES` most recently used are kept.
     """
 
     MAX_SHAPES = 256
@@ -41,7 +42,7 @@ class PreparedValues:
             **{name: _INT_SENTINEL - index for index, name in enumerate(ints)},
             **{name: f"{_TEXT_SENTINEL}{name}" for name in texts},
         }
-        self._compiled: dict[tuple, tuple] = {}
+        self._compiled: OrderedDict[tuple, tuple] = OrderedDict()
 
     def _compile(self, using: str, shape: tuple):
         queryset = self.build(*shape, **self.sentinels).using(using)
@@ -60,9 +61,11 @@ class PreparedValues:
         key = (using, connection.vendor, shape)
         compiled = self._compiled.get(key)
         if compiled is None:
-            if len(self._compiled) >= self.MAX_SHAPES:
-                self._compiled.clear()
             compiled = self._compiled[key] = self._compile(using, shape)
+            while len(self._compiled) > self.MAX_SHAPES:  # the least recently used goes
+                self._compiled.popitem(last=False)
+        else:
+            self._compiled.move_to_end(key)
         sql, slots, converters = compiled
         params = [values[name] if name else param for name, param in slots]
         with connection.cursor() as cursor:

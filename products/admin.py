@@ -1,5 +1,6 @@
 from django import forms
 from django.contrib import admin, messages
+from django.db import transaction
 from django.db.models import Count, OuterRef, Subquery, Sum
 
 from main.admin_mixins import InvalidatesCatalogueCacheMixin, ViewOnlyAdminMixin
@@ -20,6 +21,7 @@ from products.models import (
     Wishlist,
     WishlistItem,
 )
+from products.services.listing import lock_products
 from products.services.stock import StockAdjustmentRefused, sku_save
 
 # --- Catalogue ---------------------------------------------------------------
@@ -214,16 +216,46 @@ class ProductAdmin(InvalidatesCatalogueCacheMixin, admin.ModelAdmin):
     def price_list(self, obj):
         return ", ".join(f"{p.price} {p.currency}" for p in obj.prices.all()) or "—"
 
+    def delete_queryset(self, request, queryset):
+        # Products in id order first: each one's deletion then reads its listing under its lock.
+        with transaction.atomic():
+            lock_products(queryset.values_list("pk", flat=True))
+            super().delete_queryset(request, queryset)
+
     @admin.display(description="Stock", ordering="stock_total")
     def total_stock(self, obj):
         return obj.stock_total or 0
 
 
 class _ProductChildAdmin(InvalidatesCatalogueCacheMixin, admin.ModelAdmin):
+    """Images, features, SKUs and prices: rows of a product, whose read model they move.
+
+    A write of several rows at once (delete selected, a changelist save)
+    first locks all their products in id order (`lock_products`).
+    """
+
     list_select_related = ("product",)
     list_filter = ("product__market",)
     search_fields = ("product__name",)
     autocomplete_fields = ("product",)
+
+    def delete_queryset(self, request, queryset):
+        with transaction.atomic():
+            lock_products(queryset.values_list("product_id", flat=True))
+            super().delete_queryset(request, queryset)
+
+    def changelist_view(self, request, extra_context=None):
+        if request.method != "POST" or "_save" not in request.POST:
+            return super().changelist_view(request, extra_context)
+        ids = [
+            value
+            for name, value in request.POST.items()
+            if name.startswith("form-") and name.endswith("-id") and value.isdigit()
+        ]
+        with transaction.atomic():
+            rows = self.model.objects.filter(pk__in=ids)
+            lock_products(rows.values_list("product_id", flat=True))
+            return super().changelist_view(request, extra_context)
 
 
 @admin.register(ProductImage)

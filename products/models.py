@@ -311,7 +311,7 @@ class Listing(models.Model):
     created_at = models.DateTimeField()
 
     class Meta:
-        ordering = ("market", "-created_at", "-product")
+        ordering = ("market", "-created_at", "-product_id")
         constraints = [
             models.UniqueConstraint(fields=("product", "market"), name="listing_product_market"),
             models.UniqueConstraint(fields=("market", "slug"), name="listing_market_slug"),

@@ -220,6 +220,7 @@ def test_replay_needs_a_json_answer(api_client, product):
     # `?format=` and non-JSON Accept values go through DRF's negotiation as before.
     assert api_client.get(URL, {"format": "json"}).status_code == 200
     assert api_client.get(URL, HTTP_ACCEPT="text/html").status_code == 406
+    assert api_client.get(URL, HTTP_ACCEPT="").status_code == 406  # as DRF answers it cold
     axios = api_client.get(URL, HTTP_ACCEPT="application/json, text/plain, */*")
     assert axios.status_code == 200
     assert axios.json()["count"] == 1

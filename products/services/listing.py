@@ -120,15 +120,30 @@ def listing_refresh(product_ids: Iterable[int]) -> None:
             _refresh(ids)
 
 
+def lock_products(product_ids: Iterable[int]) -> None:
+    """Lock these products' rows in id order (FOR NO KEY UPDATE), until the transaction ends.
+
+    Every writer of a product's listing rows holds its product's lock, so two
+    writers of one product queue instead of writing from stale snapshots. A
+    transaction that writes rows of several products (a bulk delete, a
+    changelist save) calls this first with all of them: its refreshes then
+    run in whatever order Django sends the signals without taking locks out
+    of id order, the order checkout takes them in.
+    """
+    ids = sorted({pk for pk in product_ids if pk is not None})
+    if ids:
+        list(
+            Product.objects.select_for_update(no_key=True)
+            .filter(pk__in=ids)
+            .order_by("pk")
+            .values_list("pk", flat=True)
+        )
+
+
 def _refresh(ids: list[int]) -> None:
     # The products' rows lock (id order, as the stock service takes them) serialises two
     # refreshes of one product, so each sees the other's rows and the totals move exactly.
-    list(
-        Product.objects.select_for_update(no_key=True)
-        .filter(pk__in=ids)
-        .order_by("pk")
-        .values_list("pk")
-    )
+    lock_products(ids)
     products = Product.objects.filter(pk__in=ids)
     existing = set(Listing.objects.filter(product_id__in=ids).values_list("market", "product_id"))
     for market in Market.values:
@@ -155,7 +170,12 @@ def _total_move(market: str, delta: int) -> None:
 
 
 def on_product_deleting(sender, instance, **kwargs) -> None:
-    """A product is about to be deleted: note its listing rows (they go by cascade)."""
+    """A product is about to be deleted: note its listing rows (they go by cascade).
+
+    Read under the product's lock, so a refresh of the product running at the
+    same time (which holds it) has finished and its total move is seen.
+    """
+    Product.objects.select_for_update().filter(pk=instance.pk).values_list("pk").first()
     instance._listed_markets = list(
         Listing.objects.filter(product_id=instance.pk).values_list("market", flat=True)
     )

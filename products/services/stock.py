@@ -29,7 +29,7 @@ from django.db.models.functions import Greatest
 from main.exceptions import Conflict
 from main.http_cache import catalogue_cache_invalidate_on_commit
 from products.models import SKU, Product
-from products.services.listing import listing_sync_stock
+from products.services.listing import listing_sync_stock, lock_products
 
 # What customers see of a stock level (never the number itself).
 IN_STOCK = "in_stock"
@@ -189,6 +189,9 @@ def sku_stock_adjust(*, sku_id: int, delta: int) -> int:
             raise StockAdjustmentRefused()
         catalogue_cache_invalidate_on_commit()
         sku = SKU.objects.values("stock", "product_id").get(pk=sku_id)
+        # SKU, then its product (checkout's order): the copy reads the committed stock of
+        # every SKU of the product, not a snapshot a concurrent sale is about to change.
+        lock_products([sku["product_id"]])
         listing_sync_stock([sku["product_id"]])
         return sku["stock"]
     return SKU.objects.values_list("stock", flat=True).get(pk=sku_id)
