@@ -75,9 +75,24 @@ def catalogue_cache_invalidate_on_commit() -> None:
     transaction.on_commit(catalogue_cache_invalidate, robust=True)
 
 
+def _base(request):
+    """The Django request under a DRF one: what a request-long note is kept on."""
+    return getattr(request, "_request", request)
+
+
+def _cache_down(request) -> bool:
+    return getattr(_base(request), "_catalogue_cache_down", False)
+
+
+def _note_cache_down(request, message: str, exc: Exception) -> None:
+    """The cache failed: the rest of this request does without it (one timeout, not several)."""
+    _base(request)._catalogue_cache_down = True
+    logger.warning(message, request.path, exc)
+
+
 def _catalogue_version(request=None) -> str:
     """The current catalogue version; read once per request (kept on the request)."""
-    version = getattr(request, "_catalogue_version", None)
+    version = getattr(_base(request), "_catalogue_version", None)
     if version is not None:
         return version
     version = cache.get(VERSION_KEY)
@@ -87,7 +102,7 @@ def _catalogue_version(request=None) -> str:
         if not cache.add(VERSION_KEY, version, timeout=None):
             version = cache.get(VERSION_KEY, version)
     if request is not None:
-        request._catalogue_version = version
+        _base(request)._catalogue_version = version
     return version
 
 
@@ -127,20 +142,20 @@ def cached_data(
     of 0 means no caching at all: `build()`, without touching the cache.
     """
     ttl = timeout if timeout is not None else settings.CATALOGUE_CACHE_SECONDS
-    if ttl == 0:
+    if ttl == 0 or _cache_down(request):
         return build()
     try:
         key = cache_key(request, market=market, namespace=namespace, ignore=ignore)
         data = cache.get(key)
     except CACHE_ERRORS as exc:  # slower, not broken: answer from the database
-        logger.warning("Catalogue cache unavailable, building %s: %r", request.path, exc)
+        _note_cache_down(request, "Catalogue cache unavailable, building %s: %r", exc)
         return build()
     if data is None:
         data = build()
         try:
             cache.set(key, data, timeout=ttl)
         except CACHE_ERRORS as exc:
-            logger.warning("Catalogue cache unavailable, %s not stored: %r", request.path, exc)
+            _note_cache_down(request, "Catalogue cache unavailable, %s not stored: %r", exc)
     return data
 
 
@@ -179,12 +194,13 @@ def cached_response(request, *, market: str, namespace: str):
     try:
         found = cache.get_many([VERSION_KEY, key])
     except CACHE_ERRORS as exc:
-        logger.warning("Catalogue cache unavailable, building %s: %r", request.path, exc)
+        _note_cache_down(request, "Catalogue cache unavailable, building %s: %r", exc)
         return None
     version, stored = found.get(VERSION_KEY), found.get(key)
+    if version is not None:
+        request._catalogue_version = version  # the build on a miss reads it no more
     if version is None or stored is None or stored[0] != version:
         return None
-    request._catalogue_version = version
     _, content, headers = stored
     if _matches(request.META.get("HTTP_IF_NONE_MATCH", ""), headers["ETag"]):
         response = HttpResponseNotModified()
@@ -200,13 +216,15 @@ def cached_response(request, *, market: str, namespace: str):
 
 def store_response(request, response, *, market: str, namespace: str) -> None:
     """Keep a rendered 200 response to this anonymous request for `cached_response`."""
+    if _cache_down(request):
+        return
     key = _response_key(request, market=market, namespace=namespace)
     headers = {name: response[name] for name in _REPLAYED_HEADERS if response.has_header(name)}
     try:
         value = (_catalogue_version(request), bytes(response.content), headers)
         cache.set(key, value, timeout=settings.CATALOGUE_CACHE_SECONDS)
     except CACHE_ERRORS as exc:
-        logger.warning("Catalogue cache unavailable, %s not stored: %r", request.path, exc)
+        _note_cache_down(request, "Catalogue cache unavailable, %s not stored: %r", exc)
 
 
 def etag_for(content: bytes, salt: str = "") -> str:

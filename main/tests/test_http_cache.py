@@ -254,3 +254,19 @@ def test_zero_cache_seconds_keeps_no_bodies_but_the_list_totals(
         body = api_client.get(URL, {"brand": product.brand}).json()
     assert body["results"][0]["price"] == "80.00"
     assert body["count"] == 1
+
+
+@pytest.mark.parametrize("path", [f"{URL}?brand=x", f"{URL}p/", "/api/v1/categories/"])
+def test_a_request_tries_a_failing_cache_once(api_client, product, monkeypatch, path):
+    from django.core.cache import cache
+
+    calls = []
+
+    def broken(*args, **kwargs):
+        calls.append(args[:1])
+        raise ConnectionError("redis does not answer")
+
+    for method in ("get", "get_many", "set", "add"):
+        monkeypatch.setattr(cache, method, broken)
+    assert api_client.get(path).status_code == 200
+    assert len(calls) == 1  # one wait for a dead Redis per request, not one per cache use
