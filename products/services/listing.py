@@ -85,26 +85,27 @@ def _rows(products: QuerySet[Product], market: str) -> list[Listing]:
     ]
 
 
-def _facet_rows(product_ids: list[int], market: str) -> list[ListingFacet]:
-    """The sizes and colours of the active SKUs of these (listed) products in `market`."""
+def _facets(product_ids: list[int]) -> dict[int, list[tuple[str, str, str]]]:
+    """Each product's (facet, value, colour hex) over its active SKUs: the same in every market."""
     skus = SKU.objects.filter(is_active=True, product_id__in=product_ids).order_by()
-    sizes = skus.values_list("product_id", "size").distinct()
-    colors = skus.values("product_id", "color").annotate(hex=Max("color_hex"))
+    found: dict[int, list[tuple[str, str, str]]] = {}
+    for pk, size in skus.values_list("product_id", "size").distinct():
+        found.setdefault(pk, []).append((ListingFacet.SIZE, size, ""))
+    for row in skus.values("product_id", "color").annotate(hex=Max("color_hex")):
+        found.setdefault(row["product_id"], []).append(
+            (ListingFacet.COLOR, row["color"], row["hex"])
+        )
+    return found
+
+
+def _facet_rows(market: str, rows: list[Listing], facets: dict) -> list[ListingFacet]:
+    """The facet rows of these listing rows of `market`."""
     return [
-        *(
-            ListingFacet(market=market, product_id=pk, facet=ListingFacet.SIZE, value=size)
-            for pk, size in sizes
-        ),
-        *(
-            ListingFacet(
-                market=market,
-                product_id=row["product_id"],
-                facet=ListingFacet.COLOR,
-                value=row["color"],
-                color_hex=row["hex"],
-            )
-            for row in colors
-        ),
+        ListingFacet(
+            market=market, product_id=row.product_id, facet=facet, value=value, color_hex=hex_
+        )
+        for row in rows
+        for facet, value, hex_ in facets.get(row.product_id, ())
     ]
 
 
@@ -146,8 +147,9 @@ def _refresh(ids: list[int]) -> None:
     lock_products(ids)
     products = Product.objects.filter(pk__in=ids)
     existing = set(Listing.objects.filter(product_id__in=ids).values_list("market", "product_id"))
-    for market in Market.values:
-        rows = _rows(products, market)
+    rows_by_market = {market: _rows(products, market) for market in Market.values}
+    facets = _facets(ids)
+    for market, rows in rows_by_market.items():
         Listing.objects.bulk_create(
             rows,
             update_conflicts=True,
@@ -159,7 +161,7 @@ def _refresh(ids: list[int]) -> None:
             product_id__in=listed
         ).delete()
         ListingFacet.objects.filter(market=market, product_id__in=ids).delete()
-        ListingFacet.objects.bulk_create(_facet_rows(listed, market), ignore_conflicts=True)
+        ListingFacet.objects.bulk_create(_facet_rows(market, rows, facets), ignore_conflicts=True)
         before = sum(1 for row_market, _ in existing if row_market == market)
         _total_move(market, len(listed) - before)
 
@@ -212,16 +214,23 @@ def listing_rebuild() -> int:
     """Every listing row again from the source tables (call inside a transaction); the row count."""
     Listing.objects.all().delete()
     ListingFacet.objects.all().delete()
-    written = 0
-    for market in Market.values:
-        rows = _rows(Product.objects.all(), market)
+    rows_by_market = {market: _rows(Product.objects.all(), market) for market in Market.values}
+    listed = sorted({row.product_id for rows in rows_by_market.values() for row in rows})
+    for market, rows in rows_by_market.items():
         Listing.objects.bulk_create(rows, batch_size=REBUILD_BATCH)
-        for start in range(0, len(rows), REBUILD_BATCH):
-            batch = [row.product_id for row in rows[start : start + REBUILD_BATCH]]
-            ListingFacet.objects.bulk_create(_facet_rows(batch, market), batch_size=REBUILD_BATCH)
         ListingTotal.objects.update_or_create(market=market, defaults={"count": len(rows)})
-        written += len(rows)
-    return written
+    by_product = {
+        market: {row.product_id: row for row in rows} for market, rows in rows_by_market.items()
+    }
+    for start in range(0, len(listed), REBUILD_BATCH):
+        batch = listed[start : start + REBUILD_BATCH]
+        facets = _facets(batch)  # once for every market
+        for market, rows in by_product.items():
+            in_market = [rows[pk] for pk in batch if pk in rows]
+            ListingFacet.objects.bulk_create(
+                _facet_rows(market, in_market, facets), batch_size=REBUILD_BATCH
+            )
+    return sum(len(rows) for rows in rows_by_market.values())
 
 
 # --- Signal receivers (connected in `ProductsConfig.ready`) -----------------------------------

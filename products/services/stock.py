@@ -159,12 +159,7 @@ def _move(locked: Mapping[int, SKU], deltas: Mapping[int, int]) -> None:
         catalogue_cache_invalidate_on_commit()
     # Products are locked in id order before the UPDATE, whose own row order the
     # planner picks: without it, two writers could take them in opposite orders.
-    list(
-        Product.objects.select_for_update(no_key=True)
-        .filter(pk__in=sold)
-        .order_by("pk")
-        .values_list("pk", flat=True)
-    )
+    lock_products(sold)
     # One UPDATE for every product; a counter, so F() keeps concurrent changes.
     # Orders made before the counter existed may return more than it holds: floor at 0.
     units = Case(
