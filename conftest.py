@@ -55,3 +55,25 @@ def us_customer(db):
 @pytest.fixture
 def customer_client(customer) -> APIClient:
     return authenticate(APIClient(), customer)
+
+
+@pytest.fixture(scope="session")
+def _fake_stripe_server():
+    """One fake Stripe server for the whole session, started by the first test that asks."""
+    from orders.payments.fake_stripe import FakeStripe
+
+    with FakeStripe() as fake:
+        yield fake
+
+
+@pytest.fixture
+def fake_stripe(_fake_stripe_server, settings):
+    """The session's fake Stripe, emptied, with the STRIPE_* settings pointing at it."""
+    fake = _fake_stripe_server
+    fake.reset()
+    settings.STRIPE_API_BASE = fake.base_url
+    settings.STRIPE_SECRET_KEY = fake.secret_key
+    settings.STRIPE_PUBLISHABLE_KEY = "pk_test_fake"
+    settings.STRIPE_WEBHOOK_SECRET = fake.webhook_secret
+    yield fake
+    fake.reset()
