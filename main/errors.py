@@ -46,6 +46,13 @@ CATALOGUE: dict[str, ErrorCode] = {
     "payment_method_unavailable": ErrorCode(
         400, "the payment method is not offered in this market"
     ),
+    "refund_exceeds_paid": ErrorCode(
+        400,
+        "the refund is more than what was paid and not yet refunded; `refundable` says how much",
+    ),
+    "signature_invalid": ErrorCode(
+        400, "a webhook whose provider signature is missing, forged or older than 300 s"
+    ),
     "image_too_large": ErrorCode(
         400, "an image is above the pixel ceiling (or a decompression bomb)"
     ),
@@ -70,6 +77,11 @@ CATALOGUE: dict[str, ErrorCode] = {
     ),
     "invalid_transition": ErrorCode(409, "the order cannot move to that status from its status"),
     "review_exists": ErrorCode(409, "you already reviewed this product"),
+    "payment_required": ErrorCode(409, "a card order cannot ship before its payment is authorised"),
+    "not_refundable": ErrorCode(409, "nothing was paid on the order, or it was refunded in full"),
+    "payment_refused": ErrorCode(
+        409, "the payment provider refused the operation (e.g. an expired authorisation)"
+    ),
     "idempotency_conflict": ErrorCode(
         422, "the `Idempotency-Key` was used before with a different body"
     ),
@@ -88,6 +100,9 @@ CATALOGUE: dict[str, ErrorCode] = {
     ),
     "sms_unavailable": ErrorCode(
         503, "the SMS could not be sent; retry after `Retry-After`. No code was issued"
+    ),
+    "payment_provider_unavailable": ErrorCode(
+        503, "the payment provider cannot be reached; retry after `Retry-After`. Nothing changed"
     ),
     "not_ready": ErrorCode(503, "`/readyz` only: a dependency is down"),
 }

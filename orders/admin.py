@@ -2,7 +2,16 @@ from django.contrib import admin, messages
 
 from main.admin_mixins import ViewOnlyAdminMixin
 from main.exceptions import ApplicationError
-from orders.models import IdempotencyKey, Order, OrderItem, OrderStatus, OrderStatusHistory
+from orders.models import (
+    IdempotencyKey,
+    Order,
+    OrderItem,
+    OrderStatus,
+    OrderStatusHistory,
+    Payment,
+    ProviderEvent,
+    Refund,
+)
 from orders.services.transitions import order_transition
 
 ITEM_SNAPSHOT = (
@@ -27,12 +36,33 @@ class OrderStatusHistoryInline(ViewOnlyAdminMixin, admin.TabularInline):
     fields = readonly_fields = HISTORY
 
 
+PAYMENT_FIELDS = (
+    "provider",
+    "provider_ref",
+    "status",
+    "amount",
+    "amount_authorized",
+    "amount_captured",
+    "amount_refunded",
+    "expires_at",
+    "last_error",
+    "created_at",
+)
+
+
+class PaymentInline(ViewOnlyAdminMixin, admin.TabularInline):
+    model = Payment
+    fields = readonly_fields = PAYMENT_FIELDS
+    verbose_name_plural = "payments (read-only: the payment service writes them)"
+
+
 @admin.register(Order)
 class OrderAdmin(admin.ModelAdmin):
     """Orders come only from checkout and change status only through the order service.
 
-    Staff may record the payment status; money, address and status are snapshots or
-    belong to the service that writes the history, so they are read-only here.
+    Everything is read-only here: money, address and status are snapshots or belong
+    to the services that write the history, and `payment_status` is derived from the
+    payment (orders.services.payments). Status moves are the actions below.
     """
 
     list_display = (
@@ -85,11 +115,8 @@ class OrderAdmin(admin.ModelAdmin):
             },
         ),
     )
-    # Everything but the payment status.
-    readonly_fields = tuple(
-        name for _, options in fieldsets for name in options["fields"] if name != "payment_status"
-    )
-    inlines = (OrderItemInline, OrderStatusHistoryInline)
+    readonly_fields = tuple(name for _, options in fieldsets for name in options["fields"])
+    inlines = (OrderItemInline, OrderStatusHistoryInline, PaymentInline)
     actions = (
         "move_to_confirmed",
         "move_to_processing",
@@ -106,9 +133,9 @@ class OrderAdmin(admin.ModelAdmin):
         return False
 
     def save_model(self, request, obj, form, change):
-        # Only the payment status: a full-row save would write back a status (and
-        # milestones) that the status service changed while the page was open.
-        obj.save(update_fields=("payment_status", "updated_at"))
+        # Nothing on the page is editable: a full-row save would write back a status
+        # (and milestones) that the status service changed while the page was open.
+        return
 
     def _move(self, request, queryset, to_status: str) -> None:
         """Each order through the status service (lock, history, stock, notifications)."""
@@ -183,3 +210,58 @@ class IdempotencyKeyAdmin(ViewOnlyAdminMixin, admin.ModelAdmin):
     list_select_related = ("user", "order")
     search_fields = ("key", "user__phone", "order__order_number")
     date_hierarchy = "created_at"
+
+
+class RefundInline(ViewOnlyAdminMixin, admin.TabularInline):
+    model = Refund
+    fields = readonly_fields = (
+        "amount",
+        "method",
+        "status",
+        "provider_ref",
+        "reason",
+        "created_by",
+    )
+
+
+@admin.register(Payment)
+class PaymentAdmin(ViewOnlyAdminMixin, admin.ModelAdmin):
+    """Payments are written by the payment service only (docs/PAYMENTS.md): read-only."""
+
+    list_display = (
+        "order",
+        "provider",
+        "status",
+        "amount",
+        "amount_captured",
+        "amount_refunded",
+        "expires_at",
+        "created_at",
+    )
+    list_select_related = ("order",)
+    list_filter = ("provider", "status", "order__market")
+    search_fields = ("order__order_number", "provider_ref", "order__user__phone")
+    date_hierarchy = "created_at"
+    readonly_fields = (*PAYMENT_FIELDS, "order", "synced_at", "updated_at")
+    exclude = ("client_secret", "payment_method_token")
+    inlines = (RefundInline,)
+
+
+@admin.register(Refund)
+class RefundAdmin(ViewOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("payment", "amount", "method", "status", "created_by", "created_at")
+    list_select_related = ("payment__order", "created_by")
+    list_filter = ("method", "status", "payment__order__market")
+    search_fields = ("payment__order__order_number", "provider_ref")
+    date_hierarchy = "created_at"
+
+
+@admin.register(ProviderEvent)
+class ProviderEventAdmin(ViewOnlyAdminMixin, admin.ModelAdmin):
+    """Webhook events received (each applied at most once)."""
+
+    list_display = ("event_id", "provider", "type", "payment", "created_at", "received_at")
+    list_select_related = ("payment__order",)
+    list_filter = ("provider", "type")
+    search_fields = ("event_id", "payment__order__order_number", "payment__provider_ref")
+    date_hierarchy = "received_at"

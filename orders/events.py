@@ -16,8 +16,10 @@ from outbox.events import declare, quiet
 __all__ = (
     "ORDER_CREATED",
     "ORDER_STATUS_CHANGED",
+    "PAYMENT_REFUNDED",
     "order_created",
     "order_status_changed",
+    "payment_refunded",
     "quiet",
 )
 
@@ -34,6 +36,13 @@ ORDER_STATUS_CHANGED = declare(
     payload=("order_id", "from_status", "to_status"),
 )
 
+PAYMENT_REFUNDED = declare(
+    "payment.refunded",
+    "Money was given back on an order (a card refund, or cash / a bank transfer recorded "
+    "by a manager, or a refund made at the provider). `event_id` is the refund row.",
+    payload=("order_id", "refund_id"),
+)
+
 
 def order_created(order: Order, *, event_id: int) -> None:
     ORDER_CREATED.publish(event_id=event_id, order_id=order.pk)
@@ -43,3 +52,7 @@ def order_status_changed(order: Order, *, event_id: int, from_status: str | None
     ORDER_STATUS_CHANGED.publish(
         event_id=event_id, order_id=order.pk, from_status=from_status, to_status=order.status
     )
+
+
+def payment_refunded(order: Order, *, refund) -> None:
+    PAYMENT_REFUNDED.publish(event_id=refund.pk, order_id=order.pk, refund_id=refund.pk)

@@ -22,9 +22,14 @@ class PaymentMethodType(models.TextChoices):
 
 
 class PaymentStatus(models.TextChoices):
+    """What the order's money is doing (SPEC §8); derived from its live payment."""
+
     UNPAID = "unpaid", "Unpaid"
+    AUTHORIZED = "authorized", "Authorized"
     PAID = "paid", "Paid"
+    PARTIALLY_REFUNDED = "partially_refunded", "Partially refunded"
     REFUNDED = "refunded", "Refunded"
+    VOIDED = "voided", "Voided"
     FAILED = "failed", "Failed"
 
 
@@ -103,6 +108,12 @@ class Order(TimeStampedModel):
 
     def __str__(self) -> str:
         return self.order_number
+
+    @property
+    def live_payment(self) -> Payment | None:
+        """The payment that counts: the one not cancelled, else the newest (prefetch-friendly)."""
+        payments = sorted(self.payments.all(), key=lambda p: (p.status != "canceled", p.pk))
+        return payments[-1] if payments else None
 
 
 class OrderItem(models.Model):
@@ -192,3 +203,175 @@ class IdempotencyKey(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key} → {self.order_id}"
+
+
+class PaymentProvider(models.TextChoices):
+    STRIPE = "stripe", "Stripe"
+    CASH_ON_DELIVERY = "cash_on_delivery", "Cash on delivery"
+
+
+class PaymentState(models.TextChoices):
+    REQUIRES_PAYMENT_METHOD = "requires_payment_method", "Requires payment method"
+    REQUIRES_CONFIRMATION = "requires_confirmation", "Requires confirmation"
+    REQUIRES_ACTION = "requires_action", "Requires action"
+    PROCESSING = "processing", "Processing"
+    REQUIRES_CAPTURE = "requires_capture", "Authorised (requires capture)"
+    SUCCEEDED = "succeeded", "Captured"
+    CANCELED = "canceled", "Canceled"
+    DUE_ON_DELIVERY = "due_on_delivery", "Cash due on delivery"
+
+
+class Payment(TimeStampedModel):
+    """One attempt to get an order's money: a Stripe PaymentIntent, or the cash due on delivery.
+
+    `status` uses the PaymentIntent vocabulary for every provider (a KG acquirer
+    maps its states onto it), plus `due_on_delivery` for cash. Amounts are in
+    the order's currency (the payment has no currency of its own, so it cannot
+    differ), and the database keeps refunded ≤ captured ≤ authorised ≤ amount.
+    An order has at most one live payment (not `canceled`); a cancelled and
+    resumed order gets a new one. Only `orders.services.payments` writes here.
+    """
+
+    Status = PaymentState
+
+    order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="payments")
+    provider = models.CharField(max_length=30, choices=PaymentProvider.choices)
+    # The provider's id (a PaymentIntent `pi_…`); empty until created there, and for cash.
+    provider_ref = models.CharField(max_length=255, blank=True)
+    status = models.CharField(max_length=30, choices=PaymentState.choices)
+    amount = money_field()
+    amount_authorized = money_field(default=0)
+    amount_captured = money_field(default=0)
+    amount_refunded = money_field(default=0)
+    client_secret = models.CharField(max_length=255, blank=True)
+    # A saved card's provider token passed to the PaymentIntent (users.PaymentMethod).
+    payment_method_token = models.CharField(max_length=255, blank=True)
+    expires_at = models.DateTimeField(
+        null=True, blank=True, help_text="Unpaid card orders are cancelled after this."
+    )
+    last_error = models.CharField(max_length=255, blank=True)
+    # The creation time of the newest provider state applied (events may arrive out of order).
+    synced_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ("order", "-created_at", "-id")
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(provider__in=PaymentProvider.values),
+                name="payment_provider_valid",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(status__in=PaymentState.values),
+                name="payment_status_valid",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(amount__gte=0),
+                name="payment_amount_non_negative",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(
+                    amount_refunded__gte=0,
+                    amount_captured__gte=models.F("amount_refunded"),
+                    amount_authorized__gte=models.F("amount_captured"),
+                    amount__gte=models.F("amount_authorized"),
+                ),
+                name="payment_refunded_le_captured_le_authorized",
+            ),
+            models.UniqueConstraint(
+                fields=("order",),
+                condition=~models.Q(status="canceled"),
+                name="payment_one_live_per_order",
+            ),
+            models.UniqueConstraint(
+                fields=("provider", "provider_ref"),
+                condition=~models.Q(provider_ref=""),
+                name="payment_provider_ref_unique",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=("status", "expires_at"), name="payment_status_expires_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.provider} {self.provider_ref or self.pk} ({self.status})"
+
+    @property
+    def refundable(self):
+        return self.amount_captured - self.amount_refunded
+
+
+class RefundMethod(models.TextChoices):
+    CARD = "card", "Card (provider refund)"
+    CASH = "cash", "Cash"
+    BANK_TRANSFER = "bank_transfer", "Bank transfer"
+
+
+class RefundStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+
+
+class Refund(models.Model):
+    """Money given back on a captured payment: a provider refund, or cash / a bank transfer."""
+
+    Method = RefundMethod
+    Status = RefundStatus
+
+    payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="refunds")
+    amount = money_field()
+    method = models.CharField(max_length=20, choices=RefundMethod.choices)
+    status = models.CharField(
+        max_length=20, choices=RefundStatus.choices, default=RefundStatus.SUCCEEDED
+    )
+    provider_ref = models.CharField(max_length=255, blank=True)
+    reason = models.CharField(max_length=500, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ("payment", "created_at", "id")
+        constraints = [
+            models.CheckConstraint(condition=models.Q(amount__gt=0), name="refund_amount_positive"),
+            models.CheckConstraint(
+                condition=models.Q(method__in=RefundMethod.values),
+                name="refund_method_valid",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(status__in=RefundStatus.values),
+                name="refund_status_valid",
+            ),
+            models.UniqueConstraint(
+                fields=("provider_ref",),
+                condition=~models.Q(provider_ref=""),
+                name="refund_provider_ref_unique",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.amount} {self.method} on {self.payment_id} ({self.status})"
+
+
+class ProviderEvent(models.Model):
+    """A webhook event received from a payment provider: each id is applied at most once."""
+
+    provider = models.CharField(max_length=30, choices=PaymentProvider.choices)
+    event_id = models.CharField(max_length=255)
+    type = models.CharField(max_length=100)
+    payment = models.ForeignKey(
+        Payment, on_delete=models.SET_NULL, null=True, blank=True, related_name="events"
+    )
+    created_at = models.DateTimeField(help_text="When the provider created the event.")
+    received_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ("-received_at", "-id")
+        constraints = [
+            models.UniqueConstraint(fields=("provider", "event_id"), name="provider_event_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.provider} {self.event_id} {self.type}"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.db.models import Prefetch, QuerySet
 
-from orders.models import Order, OrderItem, OrderStatusHistory
+from orders.models import Order, OrderItem, OrderStatusHistory, Payment, Refund
 
 
 def order_list(*, user, status: str | None = None) -> QuerySet[Order]:
@@ -27,6 +27,7 @@ def order_detail(*, user, order_number: str) -> Order | None:
                 "status_history",
                 queryset=OrderStatusHistory.objects.order_by("created_at", "id"),
             ),
+            *payment_prefetch(),
         )
         .first()
     )
@@ -44,3 +45,11 @@ def order_event_get(*, order_id: int, event_id: int) -> tuple[Order, OrderStatus
         .first()
     )
     return (event.order, event) if event else None
+
+
+def payment_prefetch() -> tuple[Prefetch, ...]:
+    """The payments of an order with their refunds, for its `payment` block (2 queries)."""
+    return (
+        Prefetch("payments", queryset=Payment.objects.order_by("id")),
+        Prefetch("payments__refunds", queryset=Refund.objects.order_by("created_at", "id")),
+    )

@@ -15,8 +15,10 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from orders.models import IdempotencyKey, Order, OrderStatus
+from orders.models import IdempotencyKey, Order, OrderStatus, Refund
 from orders.selectors import order_event_get
+from orders.services import payment_events
+from orders.services.payments import PAYMENT_EXPIRED
 from outbox.services import outbox_publish
 from users.models import Notification
 from users.services.accounts import notify_user
@@ -31,11 +33,13 @@ CUSTOMER_MESSAGES = {
     OrderStatus.DELIVERED: "Your order {number} was delivered. Enjoy!",
     OrderStatus.CANCELLED: "Your order {number} was cancelled.",
 }
+# The cancellation the hold expiry makes says why.
+EXPIRED_MESSAGE = "Your order {number} was cancelled: the card payment did not arrive in time."
 SMS_STATUSES = frozenset({OrderStatus.SHIPPED, OrderStatus.DELIVERED})
 SEND_SMS = send_sms_task.name
 
 
-def _notify_customer(order: Order, status: str, event_id: int) -> None:
+def _notify_customer(order: Order, status: str, event_id: int, note: str = "") -> None:
     """One in-app message (and, for some statuses, one SMS) per status change.
 
     In one transaction, with the order row locked: two copies of the task (a
@@ -48,7 +52,9 @@ def _notify_customer(order: Order, status: str, event_id: int) -> None:
         Order.objects.select_for_update().filter(pk=order.pk).first()
         if Notification.objects.filter(user=order.user, data__event=event_id).exists():
             return
-        body = CUSTOMER_MESSAGES[status].format(number=order.order_number)
+        expired = status == OrderStatus.CANCELLED and note == PAYMENT_EXPIRED
+        message = EXPIRED_MESSAGE if expired else CUSTOMER_MESSAGES[status]
+        body = message.format(number=order.order_number)
         notify_user(
             user=order.user,
             type=Notification.Type.ORDER_STATUS,
@@ -77,7 +83,7 @@ def notify_order_status_changed(order_id: int, event_id: int, **event: Any) -> N
     if found is None:
         return
     order, history = found
-    _notify_customer(order, history.to_status, event_id)
+    _notify_customer(order, history.to_status, event_id, history.note)
 
 
 @shared_task
@@ -86,3 +92,45 @@ def delete_expired_idempotency_keys() -> int:
     cutoff = timezone.now() - timedelta(hours=settings.IDEMPOTENCY_KEY_TTL_HOURS)
     deleted, _ = IdempotencyKey.objects.filter(created_at__lt=cutoff).delete()
     return deleted
+
+
+@shared_task(acks_late=True)
+def notify_payment_refunded(order_id: int, refund_id: int, **event: Any) -> None:
+    """payment.refunded: tell the customer how much comes back, and how (once per refund)."""
+    refund = (
+        Refund.objects.select_related("payment__order__user")
+        .filter(pk=refund_id, payment__order_id=order_id)
+        .first()
+    )
+    if refund is None:
+        return
+    order = refund.payment.order
+    with transaction.atomic():
+        Order.objects.select_for_update().filter(pk=order.pk).first()
+        if Notification.objects.filter(user=order.user, data__refund=refund.pk).exists():
+            return
+        notify_user(
+            user=order.user,
+            type=Notification.Type.PAYMENT,
+            title=f"Order {order.order_number}: refund",
+            body=f"We refunded {refund.amount} {order.currency} "
+            f"({refund.get_method_display().lower()}) on your order {order.order_number}.",
+            data={
+                "order_number": order.order_number,
+                "refund": refund.pk,
+                "amount": str(refund.amount),
+                "currency": order.currency,
+            },
+        )
+
+
+@shared_task(acks_late=True)
+def expire_unpaid_card_orders() -> int:
+    """Every minute: cancel card orders whose payment hold ran out; their stock returns."""
+    return sum(payment_events.payment_hold_expire(pk) for pk in payment_events.expired_holds())
+
+
+@shared_task(acks_late=True)
+def reconcile_payments() -> dict[str, int]:
+    """Every 10 minutes: fetch payments whose webhook is overdue, so a lost one heals."""
+    return payment_events.payments_reconcile()

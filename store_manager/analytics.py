@@ -15,7 +15,20 @@ Definitions (SPEC §3, §4), per market, in that market's currency:
 * ``average_order_value``: revenue / orders_count, 2 places (half-up), 0 without orders;
 * ``cancelled_count``: orders created in the period that are cancelled now;
 * ``new_customers``: customers whose first non-cancelled order in that market
-  was created in the period.
+  was created in the period;
+* ``paid_amount``: sum of ``Payment.amount_captured`` over the payments of the
+  orders created in the period, cancelled orders included (money captured
+  before a cancellation was still taken; its refund shows in the next figure);
+  cash on delivery counts once delivered (captured = total then);
+* ``refunded_amount``: sum of ``Payment.amount_refunded`` (its refunds that did
+  not fail) over the payments of those same orders, cancelled ones included.
+
+The two payment figures follow the order, not the money's own date: a refund
+made weeks later changes the period the order was created in (the
+``payment.refunded`` event recomputes it). Every payment of an order counts,
+cancelled ones included (they hold what they captured and refunded before
+being replaced); they are summed per order in a subquery, so an order with two
+payments is still one order in the other figures.
 
 Periods are half-open ``[start, end)`` and built in the market's time zone from
 local wall-clock boundaries (midnight, Monday, the 1st), so a New York day is
@@ -41,13 +54,14 @@ from django.db.models import (
     OuterRef,
     Q,
     QuerySet,
+    Subquery,
     Sum,
     Value,
 )
 from django.db.models.functions import Coalesce, TruncDay, TruncHour, TruncMonth, TruncWeek
 
 from main.markets import market_config
-from orders.models import Order, OrderItem, OrderStatus
+from orders.models import Order, OrderItem, OrderStatus, Payment
 from store_manager.models import RevenuePeriod
 
 ZERO = Decimal("0.00")
@@ -73,6 +87,8 @@ FIGURE_NAMES = (
     "average_order_value",
     "cancelled_count",
     "new_customers",
+    "paid_amount",
+    "refunded_amount",
 )
 
 
@@ -86,6 +102,8 @@ class Figures:
     average_order_value: Decimal = ZERO
     cancelled_count: int = 0
     new_customers: int = 0
+    paid_amount: Decimal = ZERO
+    refunded_amount: Decimal = ZERO
     currency: str = ""
 
     def as_dict(self) -> dict[str, object]:
@@ -97,6 +115,8 @@ class Figures:
             "average_order_value": f"{self.average_order_value:.2f}",
             "cancelled_count": self.cancelled_count,
             "new_customers": self.new_customers,
+            "paid_amount": f"{self.paid_amount:.2f}",
+            "refunded_amount": f"{self.refunded_amount:.2f}",
             "currency": self.currency,
         }
 
@@ -251,12 +271,36 @@ _LIVE = ~Q(status=OrderStatus.CANCELLED)
 _MONEY = DecimalField(max_digits=14, decimal_places=2)
 
 
+def _payments_total(field: str) -> Subquery:
+    """The sum of ``field`` over an order's payments (NULL without one), per order.
+
+    A correlated subquery rather than a join: joining payments would repeat an
+    order with two payments (a cancelled one and its replacement) and count
+    its total, items and customer twice.
+    """
+    totals = (
+        Payment.objects.filter(order=OuterRef("pk"))
+        .order_by()
+        .values("order")
+        .annotate(amount=Sum(field))
+        .values("amount")
+    )
+    return Subquery(totals, output_field=_MONEY)
+
+
 def _order_aggregates() -> dict[str, object]:
     return {
         "revenue": Coalesce(Sum("total", filter=_LIVE), Value(ZERO), output_field=_MONEY),
         "orders_count": Count("id", filter=_LIVE),
         "cancelled_count": Count("id", filter=Q(status=OrderStatus.CANCELLED)),
         "new_customers": Count("id", filter=_LIVE & Q(_is_first_order())),
+        # Every order of the period, cancelled ones too (a refund can follow a cancellation).
+        "paid_amount": Coalesce(
+            Sum(_payments_total("amount_captured")), Value(ZERO), output_field=_MONEY
+        ),
+        "refunded_amount": Coalesce(
+            Sum(_payments_total("amount_refunded")), Value(ZERO), output_field=_MONEY
+        ),
     }
 
 
@@ -280,12 +324,16 @@ def _figures(market: str, row: dict, items: int | None) -> Figures:
         average_order_value=average(revenue, count),
         cancelled_count=row["cancelled_count"] or 0,
         new_customers=row["new_customers"] or 0,
+        paid_amount=Decimal(row["paid_amount"] or 0).quantize(CENT),
+        refunded_amount=Decimal(row["refunded_amount"] or 0).quantize(CENT),
         currency=market_config(market).currency,
     )
 
 
 def period_figures(*, market: str, start: datetime, end: datetime) -> Figures:
     """Figures of ``market`` for orders created in ``[start, end)`` (two SQL queries).
+
+    The payment figures come in the first query, a per-order subquery over payments.
 
     ``start``/``end`` are aware datetimes, usually from ``period_bounds`` or
     ``date_range_bounds``.
@@ -308,10 +356,11 @@ def bucket_figures(
 ) -> dict[datetime, Figures]:
     """Figures per period of ``market`` for every period starting in ``[start, end)``.
 
-    One GROUP BY query over orders and one over order items, both grouped by
-    the creation time truncated in the market's time zone. The result is
-    ordered by period start and zero-filled (a period without orders is
-    present with zero figures). Keys are the periods' starts as aware UTC
+    One GROUP BY query over orders (their payments summed per order in a
+    subquery) and one over order items, both grouped by the creation time
+    truncated in the market's time zone. The result is ordered by period
+    start and zero-filled (a period without orders is present with zero
+    figures). Keys are the periods' starts as aware UTC
     datetimes, equal to ``period_bounds(...).start``; ``start``/``end``
     should be period boundaries (orders outside ``[start, end)`` never count).
     """
@@ -330,7 +379,14 @@ def bucket_figures(
     )
     items_by_start = {period_bounds(market, period, r["bucket"]).start: r["n"] for r in items}
     figures = {period_bounds(market, period, r["bucket"]).start: r for r in rows}
-    empty = {"revenue": ZERO, "orders_count": 0, "cancelled_count": 0, "new_customers": 0}
+    empty = {
+        "revenue": ZERO,
+        "orders_count": 0,
+        "cancelled_count": 0,
+        "new_customers": 0,
+        "paid_amount": ZERO,
+        "refunded_amount": ZERO,
+    }
     return {
         b.start: _figures(market, figures.get(b.start, empty), items_by_start.get(b.start))
         for b in iter_periods(market, period, start, end)

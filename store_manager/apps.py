@@ -8,7 +8,7 @@ class StoreManagerConfig(AppConfig):
 
     def ready(self) -> None:
         # In ready(), not at module level: tasks import models (the app registry must be ready).
-        from orders.events import ORDER_CREATED, ORDER_STATUS_CHANGED
+        from orders.events import ORDER_CREATED, ORDER_STATUS_CHANGED, PAYMENT_REFUNDED
         from store_manager import tasks
 
         # Managers and the revenue snapshots react to order events (docs/EVENTS.md).
@@ -16,3 +16,6 @@ class StoreManagerConfig(AppConfig):
         ORDER_CREATED.subscribe(tasks.recompute_order_periods)
         ORDER_STATUS_CHANGED.subscribe(tasks.notify_managers_of_cancellation)
         ORDER_STATUS_CHANGED.subscribe(tasks.recompute_order_periods)
+        # A refund changes `refunded_amount` of the periods its order was created in
+        # (captures happen inside status changes, which recompute already).
+        PAYMENT_REFUNDED.subscribe(tasks.recompute_order_periods)

@@ -24,6 +24,7 @@ class StoreManager(TimeStampedModel):
     can_cancel_orders = models.BooleanField(default=False)
     can_view_revenue = models.BooleanField(default=False)
     can_export_data = models.BooleanField(default=False)
+    can_refund = models.BooleanField(default=False)
     can_manage_kg = models.BooleanField(default=False)
     can_manage_us = models.BooleanField(default=False)
     active_market = models.CharField(max_length=2, choices=Market.choices, default=Market.KG)
@@ -91,6 +92,9 @@ class RevenueSnapshot(TimeStampedModel):
     average_order_value = money_field(default=0)
     cancelled_count = models.PositiveIntegerField(default=0)
     new_customers = models.PositiveIntegerField(default=0)
+    # Captured and refunded on the payments of the period's orders (analytics.py).
+    paid_amount = money_field(max_digits=14, default=0)
+    refunded_amount = money_field(max_digits=14, default=0)
     previous_revenue = money_field(max_digits=14, null=True, blank=True)
     # Wide enough for any ratio of two money columns (max 14 digits) at 2 places.
     change_percent = models.DecimalField(max_digits=20, decimal_places=2, null=True, blank=True)
@@ -108,6 +112,10 @@ class RevenueSnapshot(TimeStampedModel):
             models.CheckConstraint(
                 condition=models.Q(revenue__gte=0, average_order_value__gte=0),
                 name="snapshot_money_non_negative",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(paid_amount__gte=0, refunded_amount__gte=0),
+                name="snapshot_payments_non_negative",
             ),
         ]
 
@@ -153,6 +161,9 @@ class DailyReport(models.Model):
     average_order_value = money_field(default=0)
     cancelled_count = models.PositiveIntegerField(default=0)
     new_customers = models.PositiveIntegerField(default=0)
+    # Captured and refunded on the payments of the day's orders (analytics.py).
+    paid_amount = money_field(max_digits=14, default=0)
+    refunded_amount = money_field(max_digits=14, default=0)
     top_products = models.JSONField(default=list, blank=True)
     comparison = models.JSONField(
         default=dict,
@@ -169,6 +180,10 @@ class DailyReport(models.Model):
                 fields=("market", "report_date"), name="report_market_date_unique"
             ),
             market_check("report_market_valid"),
+            models.CheckConstraint(
+                condition=models.Q(paid_amount__gte=0, refunded_amount__gte=0),
+                name="report_payments_non_negative",
+            ),
         ]
 
     def __str__(self) -> str:

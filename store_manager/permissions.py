@@ -28,13 +28,14 @@ from store_manager.models import StoreManager
 Role = StoreManager.Role
 
 # Flags a viewer never has, whatever is stored: they change orders.
-WRITE_FLAGS: frozenset[str] = frozenset({"can_edit_orders", "can_cancel_orders"})
+WRITE_FLAGS: frozenset[str] = frozenset({"can_edit_orders", "can_cancel_orders", "can_refund"})
 FLAGS: tuple[str, ...] = (
     "can_view_orders",
     "can_edit_orders",
     "can_cancel_orders",
     "can_view_revenue",
     "can_export_data",
+    "can_refund",
 )
 _MARKET_FLAGS: dict[str, str] = {Market.KG: "can_manage_kg", Market.US: "can_manage_us"}
 
@@ -135,6 +136,10 @@ class CanViewRevenue(_HasFlag):
 
 class CanExportData(_HasFlag):
     flag = "can_export_data"
+
+
+class CanRefund(_HasFlag):
+    flag = "can_refund"
 
 
 class IsManagerAdmin(BasePermission):

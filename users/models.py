@@ -153,6 +153,7 @@ class Notification(models.Model):
 
     class Type(models.TextChoices):
         ORDER_STATUS = "order_status", "Order status"
+        PAYMENT = "payment", "Payment"
         PROMO = "promo", "Promotion"
         SYSTEM = "system", "System"
 

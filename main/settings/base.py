@@ -213,6 +213,16 @@ CELERY_BEAT_SCHEDULE: dict = {
         "task": "orders.tasks.delete_expired_idempotency_keys",
         "schedule": crontab(hour=3, minute=30),
     },
+    # Every minute: unpaid card orders past their hold are cancelled (stock returns).
+    "expire-unpaid-card-orders": {
+        "task": "orders.tasks.expire_unpaid_card_orders",
+        "schedule": 60.0,
+    },
+    # Every 10 minutes: payments whose webhook is overdue are fetched from the provider.
+    "reconcile-payments": {
+        "task": "orders.tasks.reconcile_payments",
+        "schedule": crontab(minute="*/10"),
+    },
     # Hourly, 5 past: the last closed hour of both markets (their UTC offsets are
     # whole hours, so a UTC hour is a local hour everywhere).
     "revenue-snapshot-last-hour": {
@@ -357,6 +367,34 @@ SHIPPING = {
 }
 # How long an Idempotency-Key on checkout is remembered.
 IDEMPOTENCY_KEY_TTL_HOURS = env_int("IDEMPOTENCY_KEY_TTL_HOURS", 24)
+
+# --- Payments (SPEC §8, docs/PAYMENTS.md) ------------------------------------
+# Methods each market offers; `card` is offered only while its provider has keys.
+PAYMENT_METHODS = {
+    "KG": env_list("PAYMENT_METHODS_KG", "cash_on_delivery"),
+    "US": env_list("PAYMENT_METHODS_US", "card,cash_on_delivery"),
+}
+# Providers by name, and which one takes `card` in each market: a KG acquirer is one
+# more entry here, checkout does not change.
+PAYMENT_PROVIDERS = {
+    "cash_on_delivery": "orders.payments.providers.CashOnDelivery",
+    "stripe": "orders.payments.stripe_provider.StripeProvider",
+}
+PAYMENT_CARD_PROVIDER = {
+    "KG": env_str("PAYMENT_CARD_PROVIDER_KG") or "stripe",
+    "US": env_str("PAYMENT_CARD_PROVIDER_US") or "stripe",
+}
+# An unpaid card order holds its stock this long, then the beat task cancels it.
+PAYMENT_HOLD_MINUTES = env_int("PAYMENT_HOLD_MINUTES", 30)
+# A payment still waiting for the provider's webhook after this is fetched by reconciliation.
+PAYMENT_RECONCILE_AFTER_MINUTES = env_int("PAYMENT_RECONCILE_AFTER_MINUTES", 10)
+STRIPE_SECRET_KEY = env_str("STRIPE_SECRET_KEY")
+STRIPE_PUBLISHABLE_KEY = env_str("STRIPE_PUBLISHABLE_KEY")
+STRIPE_WEBHOOK_SECRET = env_str("STRIPE_WEBHOOK_SECRET")
+STRIPE_API_BASE = env_str("STRIPE_API_BASE", "https://api.stripe.com")
+STRIPE_TIMEOUT_SECONDS = env_int("STRIPE_TIMEOUT_SECONDS", 10)
+STRIPE_MAX_NETWORK_RETRIES = env_int("STRIPE_MAX_NETWORK_RETRIES", 2)
+STRIPE_WEBHOOK_TOLERANCE_SECONDS = 300  # Stripe's own default: older signatures are replays
 # New reviews wait for a moderator when on; otherwise they are published at once.
 REVIEWS_REQUIRE_APPROVAL = env_bool("REVIEWS_REQUIRE_APPROVAL", default=False)
 # Review images above this many pixels are refused from the header (a 12 MP phone photo passes).
@@ -429,6 +467,11 @@ SPECTACULAR_SETTINGS = {
         "CatalogMarketEnum": "main.markets.CatalogMarket",
         "CurrencyEnum": "main.markets.Currency",
         "OrderStatusEnum": "orders.models.OrderStatus",
+        "PaymentProviderEnum": "orders.models.PaymentProvider",
+        "PaymentStateEnum": "orders.models.PaymentState",
+        "RefundStatusEnum": "orders.models.RefundStatus",
+        "RefundMethodEnum": "orders.models.RefundMethod",
+        "SavedCardProviderEnum": "users.models.PaymentMethod.Provider",
     },
 }
 

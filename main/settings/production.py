@@ -15,6 +15,19 @@ SMS_BACKEND = env_required("SMS_BACKEND")
 if SMS_BACKEND in ("users.sms.ConsoleBackend", "users.sms.LocMemBackend"):
     raise ImproperlyConfigured(f"SMS_BACKEND={SMS_BACKEND} is for development and tests only.")
 
+# Card payments need every Stripe secret; a market offering `card` without them is a mistake.
+if any("card" in methods for methods in PAYMENT_METHODS.values()):
+    _missing = [
+        name
+        for name in ("STRIPE_SECRET_KEY", "STRIPE_PUBLISHABLE_KEY", "STRIPE_WEBHOOK_SECRET")
+        if not env_str(name)
+    ]
+    if _missing:
+        raise ImproperlyConfigured(
+            f"PAYMENT_METHODS offers card but {', '.join(_missing)} is not set "
+            "(or remove card from PAYMENT_METHODS_KG / PAYMENT_METHODS_US)."
+        )
+
 # TLS ends at the proxy, which tells us the original scheme.
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", default=True)

@@ -38,4 +38,12 @@ STORAGES = {
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 
+# Card payments only where a test starts the fake Stripe server (the `fake_stripe` fixture).
+STRIPE_SECRET_KEY = ""
+STRIPE_PUBLISHABLE_KEY = ""
+STRIPE_WEBHOOK_SECRET = ""
+STRIPE_API_BASE = "http://127.0.0.1:9"  # discard port: nothing reaches the internet
+STRIPE_TIMEOUT_SECONDS = 2
+STRIPE_MAX_NETWORK_RETRIES = 0
+
 DEMO_SEED_ALLOWED = True

@@ -25,6 +25,9 @@ from orders.models import (
     Order,
     OrderItem,
     OrderStatusHistory,
+    Payment,
+    ProviderEvent,
+    Refund,
 )
 from products.models import (
     SKU,
@@ -59,6 +62,8 @@ APP_LABELS = ("users", "products", "orders", "reviews", "banners", "store_manage
 MODELS = [model for label in APP_LABELS for model in apps.get_app_config(label).get_models()]
 # The catalogue's read model (Listing, ListingFacet, ListingTotal) is a helper too: code writes it.
 HELPER_TABLES = (IdempotencyKey, Listing, ListingFacet, ListingTotal)
+# Payments (SPEC §8) add three models beyond §3's 28, all written by the payment service.
+PAYMENT_TABLES = (Payment, Refund, ProviderEvent)
 # Written only by code (audit trail, status history, login flow, reporting jobs).
 VIEW_ONLY = (
     ManagerActivityLog,
@@ -71,6 +76,7 @@ VIEW_ONLY = (
     Listing,
     ListingFacet,
     ListingTotal,
+    *PAYMENT_TABLES,
 )
 
 
@@ -163,6 +169,24 @@ def make_everything(i: int = 0) -> dict:
     )
     OrderStatusHistory.objects.create(order=order, to_status="pending", changed_by=user)
     IdempotencyKey.objects.create(user=user, key=f"key-{i}", request_hash="0" * 64, order=order)
+    payment = Payment.objects.create(
+        order=order,
+        provider="stripe",
+        provider_ref=f"pi_test_{i}",
+        status="succeeded",
+        amount=order.total,
+        amount_authorized=order.total,
+        amount_captured=order.total,
+        amount_refunded=Decimal("100.00"),
+    )
+    Refund.objects.create(payment=payment, amount=Decimal("100.00"), method="card", created_by=user)
+    ProviderEvent.objects.create(
+        provider="stripe",
+        event_id=f"evt_{i}",
+        type="payment_intent.succeeded",
+        payment=payment,
+        created_at=now,
+    )
     review = Review.objects.create(
         user=user, product=product, order_item=item, rating=5, title="Fits well"
     )
@@ -240,8 +264,9 @@ def png(name: str) -> SimpleUploadedFile:
 
 
 def test_the_five_apps_have_28_models():
-    # SPEC §3's 28, plus the helper table it allows (stored idempotency keys).
-    assert len([model for model in MODELS if model not in HELPER_TABLES]) == 28
+    # SPEC §3's 28, plus the helper tables it allows and the payment tables of §8.
+    counted = [model for model in MODELS if model not in (*HELPER_TABLES, *PAYMENT_TABLES)]
+    assert len(counted) == 28
 
 
 @pytest.mark.parametrize("model", MODELS, ids=label)
@@ -297,7 +322,9 @@ def test_orders_come_only_from_checkout_and_keep_money_address_and_status(
         assert not inline.has_delete_permission(staff_request, order)
 
     page = admin_client.get(admin_url(Order, "change", order.pk))
-    assert list(page.context["adminform"].form.fields) == ["payment_status"]
+    # Nothing is editable: payment_status is derived from the payment (SPEC §8).
+    assert list(page.context["adminform"].form.fields) == []
+    before = order.payment_status
     data = resubmitted(page) | {
         "payment_status": "paid",
         "status": "cancelled",
@@ -309,7 +336,7 @@ def test_orders_come_only_from_checkout_and_keep_money_address_and_status(
     assert response.status_code == 302, form_errors(response)
 
     order.refresh_from_db()
-    assert order.payment_status == "paid"
+    assert order.payment_status == before
     assert (order.status, order.total, order.shipping_city) == (
         "pending",
         Decimal("1290.00"),

@@ -62,6 +62,8 @@ def test_inline_codes_are_catalogued():
         for path in paths:
             if "tests" in path.parts or "migrations" in path.parts:
                 continue
+            if path.name == "fake_stripe.py":  # speaks Stripe's error codes, not ours
+                continue
             for node in ast.walk(ast.parse(path.read_text())):
                 if (
                     isinstance(node, ast.keyword)

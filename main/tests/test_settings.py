@@ -16,7 +16,11 @@ PRODUCTION_ENV = {
     "REDIS_URL": "redis://127.0.0.1:6379/0",
     "ALLOWED_HOSTS": "api.marque.example",
     "SMS_BACKEND": "users.sms.TwilioBackend",
+    "STRIPE_SECRET_KEY": "sk_test_placeholder",
+    "STRIPE_PUBLISHABLE_KEY": "pk_test_placeholder",
+    "STRIPE_WEBHOOK_SECRET": "whsec_placeholder",
 }
+STRIPE_KEYS = ("STRIPE_SECRET_KEY", "STRIPE_PUBLISHABLE_KEY", "STRIPE_WEBHOOK_SECRET")
 
 
 def _run(args, env_overrides, unset=()):
@@ -34,6 +38,22 @@ def test_production_refuses_to_start_without_its_secrets(missing):
     assert result.returncode != 0
     assert "ImproperlyConfigured" in result.stderr
     assert missing in result.stderr
+
+
+@pytest.mark.parametrize("missing", STRIPE_KEYS)
+def test_production_refuses_card_payments_without_the_stripe_keys(missing):
+    env = {k: v for k, v in PRODUCTION_ENV.items() if k != missing}
+    result = _run(["manage.py", "check"], env, unset=(missing,))
+    assert result.returncode != 0
+    assert "ImproperlyConfigured" in result.stderr
+    assert missing in result.stderr
+
+
+def test_production_without_card_needs_no_stripe_keys():
+    env = {k: v for k, v in PRODUCTION_ENV.items() if k not in STRIPE_KEYS}
+    env["PAYMENT_METHODS_US"] = "cash_on_delivery"
+    result = _run(["manage.py", "check"], env, unset=STRIPE_KEYS)
+    assert result.returncode == 0, result.stderr
 
 
 def test_production_refuses_the_console_sms_backend():

@@ -5,7 +5,16 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from main.serializers import AbsoluteMediaField
-from orders.models import Order, OrderItem, OrderStatus, OrderStatusHistory, PaymentMethodType
+from orders.models import (
+    Order,
+    OrderItem,
+    OrderStatus,
+    OrderStatusHistory,
+    Payment,
+    PaymentMethodType,
+    Refund,
+)
+from orders.services.payments import AWAITING_CUSTOMER
 from orders.services.transitions import CUSTOMER_CANCELLABLE
 from users.api.serializers import AddressInput
 
@@ -20,7 +29,11 @@ class InlineAddressInput(AddressInput):
 class CheckoutInput(serializers.Serializer):
     address_id = serializers.IntegerField(required=False, min_value=1)
     address = InlineAddressInput(required=False)
-    payment_method = serializers.ChoiceField(choices=PaymentMethodType.choices)
+    # Any string: a method the market does not offer is 400 payment_method_unavailable (SPEC §8).
+    payment_method = serializers.CharField(
+        max_length=40,
+        help_text=f"One of {', '.join(PaymentMethodType.values)} that your market offers.",
+    )
     payment_method_id = serializers.IntegerField(required=False, min_value=1)
     comment = serializers.CharField(max_length=1000, required=False, allow_blank=True, default="")
     expected_total = serializers.DecimalField(
@@ -31,6 +44,10 @@ class CheckoutInput(serializers.Serializer):
         if ("address_id" in attrs) == ("address" in attrs):
             raise serializers.ValidationError({"address": ["Give either address_id or address."]})
         return attrs
+
+
+class PaymentRetryInput(serializers.Serializer):
+    payment_method_id = serializers.IntegerField(required=False, min_value=1)
 
 
 class CancelInput(serializers.Serializer):
@@ -80,6 +97,49 @@ class ShippingAddressOutput(serializers.Serializer):
     notes = serializers.CharField(source="shipping_notes")
 
 
+class RefundOutput(serializers.ModelSerializer):
+    class Meta:
+        model = Refund
+        fields = ("amount", "method", "status", "reason", "created_at")
+        read_only_fields = fields
+
+
+class PaymentOutput(serializers.ModelSerializer):
+    """The `payment` block of an order (SPEC §8), amounts in the order's currency."""
+
+    refunds = RefundOutput(many=True, read_only=True)
+
+    class Meta:
+        model = Payment
+        fields = (
+            "provider",
+            "status",
+            "amount",
+            "amount_authorized",
+            "amount_captured",
+            "amount_refunded",
+            "expires_at",
+            "last_error",
+            "refunds",
+        )
+        read_only_fields = fields
+
+
+class CustomerPaymentOutput(PaymentOutput):
+    """The customer's view adds what Stripe.js needs to confirm, while it is needed."""
+
+    client_secret = serializers.SerializerMethodField()
+
+    class Meta(PaymentOutput.Meta):
+        fields = (*PaymentOutput.Meta.fields, "client_secret")
+        read_only_fields = fields
+
+    def get_client_secret(self, payment: Payment) -> str | None:
+        if payment.status in AWAITING_CUSTOMER and payment.order.status == OrderStatus.PENDING:
+            return payment.client_secret or None
+        return None
+
+
 class OrderListOutput(serializers.ModelSerializer):
     items = OrderItemOutput(many=True, read_only=True)
     item_count = serializers.SerializerMethodField()
@@ -115,6 +175,7 @@ class OrderListOutput(serializers.ModelSerializer):
 class OrderOutput(OrderListOutput):
     shipping_address = ShippingAddressOutput(source="*", read_only=True)
     status_history = StatusHistoryOutput(many=True, read_only=True)
+    payment = CustomerPaymentOutput(source="live_payment", read_only=True, allow_null=True)
 
     class Meta(OrderListOutput.Meta):
         fields = (
@@ -127,5 +188,6 @@ class OrderOutput(OrderListOutput):
             "delivered_at",
             "cancelled_at",
             "cancel_reason",
+            "payment",
         )
         read_only_fields = fields

@@ -18,9 +18,10 @@ from orders.api.serializers import (
     OrderListOutput,
     OrderListQuery,
     OrderOutput,
+    PaymentRetryInput,
 )
 from orders.models import Order
-from orders.services import checkout, transitions
+from orders.services import checkout, payments, transitions
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 IDEMPOTENCY_KEY_MAX = 255
@@ -54,8 +55,9 @@ class OrderListView(_OrdersView):
     serializer_class = OrderListOutput
     pagination_class = PageNumberPagination
     queryset = Order.objects.none()  # schema only: reads go through orders.selectors
-    # Checkout: out_of_stock, price_changed (409); idempotency_conflict (422). main/schema.py.
-    error_statuses = {"post": {409, 422}}
+    # Checkout: out_of_stock, price_changed (409); idempotency_conflict (422); a saved
+    # card that is not yours (404). main/schema.py.
+    error_statuses = {"post": {404, 409, 422}}
 
     @extend_schema(
         summary="Your orders, newest first",
@@ -72,7 +74,10 @@ class OrderListView(_OrdersView):
     @extend_schema(
         summary="Check out: turn your cart into an order",
         description="Send the total the customer saw as `expected_total`: a different total "
-        "is 409 `price_changed` with the new totals. See docs/ORDERS.md.",
+        "is 409 `price_changed` with the new totals. `payment_method` must be one the "
+        "market offers (else 400 `payment_method_unavailable`); with `card` the order's "
+        "`payment` block carries the Stripe `client_secret` and `expires_at` (the stock is "
+        "held until then). See docs/ORDERS.md and docs/PAYMENTS.md.",
         request=CheckoutInput,
         responses={201: OrderOutput},
         parameters=[
@@ -92,7 +97,7 @@ class OrderListView(_OrdersView):
             user=request.user,
             idempotency_key=key,
             payload=data.validated_data,
-            **{k: v for k, v in data.validated_data.items() if k != "payment_method_id"},
+            **data.validated_data,
         )
         return self.order_response(result.order.order_number, result.status_code)
 
@@ -125,5 +130,33 @@ class OrderCancelView(_OrdersView):
         data.is_valid(raise_exception=True)
         transitions.order_cancel_by_customer(
             user=request.user, order_number=order_number, reason=data.validated_data["reason"]
+        )
+        return self.order_response(order_number)
+
+
+class OrderPaymentView(_OrdersView):
+    """Your pending card order's payment, made at the provider if the first try could not."""
+
+    serializer_class = PaymentRetryInput
+    error_statuses = {404, 409}  # a saved card not yours; invalid_transition, payment_refused
+
+    @extend_schema(
+        summary="Get (or make again) the card payment of your pending order",
+        description="Answers the order with its `payment` block (`client_secret`, "
+        "`expires_at`). Use it when checkout answered `payment.last_error` "
+        "`provider_unavailable` or `payment_refused`, when the provider cancelled the "
+        "authorisation, or after a manager resumed the order. `payment_method_id` (a saved "
+        "card) replaces a payment not yet made at the provider. 503 "
+        "`payment_provider_unavailable` while the provider is down (nothing changed).",
+        request=PaymentRetryInput,
+        responses=OrderOutput,
+    )
+    def post(self, request, order_number: str):
+        data = PaymentRetryInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        payments.payment_resume(
+            user=request.user,
+            order_number=order_number,
+            payment_method_id=data.validated_data.get("payment_method_id"),
         )
         return self.order_response(order_number)

@@ -30,8 +30,9 @@ from orders.models import (
     Order,
     OrderItem,
     OrderStatusHistory,
-    PaymentMethodType,
 )
+from orders.payments.providers import PaymentProviderUnavailable, PaymentRefused
+from orders.services import payments
 from products.models import CartItem, ProductImage, ProductPrice, is_sellable
 from products.services import stock
 from products.services.cart import NotSoldInMarket, cart_lock
@@ -49,11 +50,6 @@ _ORDER_NUMBER_ATTEMPTS = 5
 class CartEmpty(ApplicationError):
     code = "cart_empty"
     default_detail = "Your cart is empty."
-
-
-class PaymentMethodUnavailable(ApplicationError):
-    code = "payment_method_unavailable"
-    default_detail = "Card payments are not available yet; choose cash on delivery."
 
 
 class PriceChanged(Conflict):
@@ -96,6 +92,7 @@ def order_checkout(
     address: dict[str, Any] | None = None,
     comment: str = "",
     expected_total: Decimal | None = None,
+    payment_method_id: int | None = None,
     idempotency_key: str | None = None,
     payload: dict[str, Any] | None = None,
 ) -> CheckoutResult:
@@ -104,13 +101,25 @@ def order_checkout(
     `payload` is the request body as received (for the idempotency fingerprint);
     it defaults to the keyword arguments. Raises `CartEmpty`, `OutOfStock`,
     `PriceChanged`, `PaymentMethodUnavailable`, `IdempotencyConflict`,
-    `MarketMismatch` or `InvalidInput`; any of them leaves everything unchanged.
+    `MarketMismatch`, `NotFound` (a saved card that is not the user's) or
+    `InvalidInput`; any of them leaves everything unchanged.
+
+    A card order is created with its payment waiting for the customer; the
+    provider's intent is made after commit (`payments.payment_open`), on the
+    first try and on every idempotent retry, so the 201 carries its
+    `client_secret`. A provider that cannot be reached leaves the order (its
+    stock held until the hold expires) with `payment.last_error`
+    `provider_unavailable` (or `payment_refused` when the provider refused
+    the saved card): `POST orders/{number}/payment/` tries again.
     """
-    if payment_method != PaymentMethodType.CASH_ON_DELIVERY:
-        raise PaymentMethodUnavailable()
+    payments.check_method(market=user.market, method=payment_method)
+    token = payments.payment_method_token(
+        user=user, market=user.market, method=payment_method, payment_method_id=payment_method_id
+    )
     if payload is None:
         payload = {
             "payment_method": payment_method,
+            "payment_method_id": payment_method_id,
             "address_id": address_id,
             "address": address,
             "comment": comment,
@@ -119,9 +128,10 @@ def order_checkout(
     fingerprint = request_fingerprint(payload)
     try:
         with transaction.atomic():
-            return _checkout(
+            result = _checkout(
                 user=user,
                 payment_method=payment_method,
+                token=token,
                 address_id=address_id,
                 address=address,
                 comment=comment,
@@ -133,16 +143,28 @@ def order_checkout(
         # Two requests with one new key raced past the check: the loser returns the winner's.
         if idempotency_key is None:
             raise
-        replay = _idempotent_replay(user=user, key=idempotency_key, fingerprint=fingerprint)
-        if replay is None:
+        result = _idempotent_replay(user=user, key=idempotency_key, fingerprint=fingerprint)
+        if result is None:
             raise
-        return replay
+    _open_payment(result.order)
+    return result
+
+
+def _open_payment(order: Order) -> None:
+    """The card intent, after commit; a provider outage is recorded, not raised (see above)."""
+    try:
+        payments.payment_open(order)
+    except PaymentProviderUnavailable:
+        payments.payment_note_error(order, payments.PROVIDER_UNAVAILABLE)
+    except PaymentRefused:  # e.g. a saved card the provider no longer knows
+        payments.payment_note_error(order, payments.PROVIDER_REFUSED)
 
 
 def _checkout(
     *,
     user: User,
     payment_method: str,
+    token: str,
     address_id: int | None,
     address: dict[str, Any] | None,
     comment: str,
@@ -209,6 +231,7 @@ def _checkout(
     for item in items:
         item.order = order
     OrderItem.objects.bulk_create(items)
+    payments.payment_start(order=order, token=token)
     created = OrderStatusHistory.objects.create(
         order=order, to_status=order.status, changed_by=user
     )

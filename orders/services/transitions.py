@@ -13,13 +13,8 @@ from django.utils import timezone
 
 from main.exceptions import Conflict, NotFound
 from orders import events
-from orders.models import (
-    Order,
-    OrderStatus,
-    OrderStatusHistory,
-    PaymentMethodType,
-    PaymentStatus,
-)
+from orders.models import Order, OrderStatus, OrderStatusHistory
+from orders.services.payments import payment_on_transition
 from products.services import stock
 from users.models import User
 
@@ -69,8 +64,10 @@ def order_transition(
     Locks the order row, so racing changes queue and the loser sees the winner's
     status. Checks the transition table (resume `cancelled → pending` only
     `by_manager`; `allowed_from` narrows the starting statuses, e.g. for customers),
-    returns stock on cancellation and takes it again on resume (409 `out_of_stock`
-    if it is gone), sets the milestone timestamp, records the history row with the
+    moves the money (`payments.payment_on_transition`: capture at shipping,
+    cash collected at delivery, void or refund at cancelling, a new payment on
+    resume), returns stock on cancellation and takes it again on resume (409
+    `out_of_stock` if it is gone), sets the milestone timestamp, records the history row with the
     actor and queues the after-commit side effects. `at` back-dates the change
     (demo data); it defaults to now. Returns the updated order.
     """
@@ -87,6 +84,10 @@ def order_transition(
                 f"An order that is {from_status} cannot become {to_status}.",
                 extra={"status": from_status},
             )
+
+        # The money first: a capture at shipping or a void at cancelling that the
+        # provider refuses leaves the order as it was.
+        payment_on_transition(order=locked, from_status=from_status, to_status=to_status, at=at)
 
         moved_stock = to_status == S.CANCELLED or from_status == S.CANCELLED
         if moved_stock:
@@ -109,9 +110,6 @@ def order_transition(
         if to_status in MILESTONES:
             setattr(locked, MILESTONES[to_status], now)
             update.append(MILESTONES[to_status])
-        if to_status == S.DELIVERED and locked.payment_method == PaymentMethodType.CASH_ON_DELIVERY:
-            locked.payment_status = PaymentStatus.PAID  # the courier collected the cash
-            update.append("payment_status")
         if to_status == S.CANCELLED:
             locked.cancel_reason = note[:500]
             update.append("cancel_reason")

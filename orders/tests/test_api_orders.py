@@ -153,4 +153,4 @@ def test_detail_query_count(customer, customer_client):
     order = place(customer, *[(priced_sku(), 1) for _ in range(5)])
     with CaptureQueriesContext(connection) as queries:
         customer_client.get(f"{ORDERS}{order.order_number}/")
-    assert len(queries) == 4  # user, order, items, history
+    assert len(queries) == 6  # user, order, items, history, payments, refunds

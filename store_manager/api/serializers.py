@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from decimal import Decimal
 
 from django.conf import settings
 from drf_spectacular.utils import extend_schema_field
@@ -10,13 +11,14 @@ from rest_framework import serializers
 
 from main.markets import Market
 from main.serializers import PercentField, currency_field, json_field, market_field
-from orders.api.serializers import OrderItemOutput, ShippingAddressOutput
+from orders.api.serializers import OrderItemOutput, PaymentOutput, ShippingAddressOutput
 from orders.models import (
     Order,
     OrderStatus,
     OrderStatusHistory,
     PaymentMethodType,
     PaymentStatus,
+    RefundMethod,
 )
 from store_manager.models import (
     DailyReport,
@@ -41,6 +43,7 @@ class ManagerPermissionsOutput(serializers.Serializer):
     can_cancel_orders = serializers.BooleanField()
     can_view_revenue = serializers.BooleanField()
     can_export_data = serializers.BooleanField()
+    can_refund = serializers.BooleanField()
 
 
 class ManagerMeOutput(serializers.Serializer):
@@ -200,6 +203,7 @@ class ManagerOrderDetailOutput(serializers.ModelSerializer):
     shipping_address = ShippingAddressOutput(source="*")
     items = ManagerOrderItemOutput(many=True)
     status_history = ManagerHistoryOutput(many=True)
+    payment = PaymentOutput(source="live_payment", allow_null=True)
 
     class Meta:
         model = Order
@@ -224,6 +228,7 @@ class ManagerOrderDetailOutput(serializers.ModelSerializer):
             "delivered_at",
             "cancelled_at",
             "status_history",
+            "payment",
             "created_at",
             "updated_at",
         )
@@ -255,6 +260,22 @@ class ManagerCancelInput(serializers.Serializer):
 
 class ManagerResumeInput(serializers.Serializer):
     note = serializers.CharField(required=False, allow_blank=True, max_length=500, default="")
+
+
+class ManagerRefundInput(serializers.Serializer):
+    amount = serializers.DecimalField(
+        max_digits=12,
+        decimal_places=2,
+        min_value=Decimal("0.01"),
+        required=False,
+        help_text="Default: everything paid and not yet refunded.",
+    )
+    reason = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
+    method = serializers.ChoiceField(
+        choices=RefundMethod.choices,
+        required=False,
+        help_text="Cash-on-delivery orders: cash (default) or bank_transfer. Cards: card.",
+    )
 
 
 class ManagerBulkStatusInput(ManagerStatusInput):
@@ -295,6 +316,11 @@ class ManagerOrderStatusOutput(serializers.ModelSerializer):
 # --------------------------------------------------------------------------- figures
 
 
+# The payment figures (store_manager/analytics.py): they follow the orders created in the period.
+_PAID_HELP = "Captured on the payments of the period's orders (cancelled ones included)."
+_REFUNDED_HELP = "Refunded on the payments of the period's orders (cancelled ones included)."
+
+
 class ManagerFiguresOutput(serializers.Serializer):
     revenue = serializers.DecimalField(max_digits=14, decimal_places=2)
     orders_count = serializers.IntegerField()
@@ -302,6 +328,10 @@ class ManagerFiguresOutput(serializers.Serializer):
     average_order_value = serializers.DecimalField(max_digits=14, decimal_places=2)
     cancelled_count = serializers.IntegerField()
     new_customers = serializers.IntegerField()
+    paid_amount = serializers.DecimalField(max_digits=14, decimal_places=2, help_text=_PAID_HELP)
+    refunded_amount = serializers.DecimalField(
+        max_digits=14, decimal_places=2, help_text=_REFUNDED_HELP
+    )
 
 
 class ManagerBucketOutput(serializers.Serializer):
@@ -338,6 +368,12 @@ class ManagerDayFiguresOutput(serializers.Serializer):
     orders_count = serializers.IntegerField()
     average_order_value = serializers.DecimalField(max_digits=14, decimal_places=2, allow_null=True)
     items_sold = serializers.IntegerField()
+    paid_amount = serializers.DecimalField(
+        max_digits=14, decimal_places=2, allow_null=True, help_text=_PAID_HELP
+    )
+    refunded_amount = serializers.DecimalField(
+        max_digits=14, decimal_places=2, allow_null=True, help_text=_REFUNDED_HELP
+    )
 
 
 class ManagerChangeOutput(serializers.Serializer):
@@ -414,6 +450,13 @@ class ManagerReportComparedDayOutput(serializers.Serializer):
     average_order_value = serializers.DecimalField(max_digits=14, decimal_places=2)
     cancelled_count = serializers.IntegerField()
     new_customers = serializers.IntegerField()
+    # Not in the comparisons of reports built before payments existed.
+    paid_amount = serializers.DecimalField(
+        max_digits=14, decimal_places=2, required=False, help_text=_PAID_HELP
+    )
+    refunded_amount = serializers.DecimalField(
+        max_digits=14, decimal_places=2, required=False, help_text=_REFUNDED_HELP
+    )
     currency = currency_field()
     revenue_change_percent = PercentField(allow_null=True)
     orders_change_percent = PercentField(allow_null=True)
@@ -444,6 +487,8 @@ class ManagerReportOutput(serializers.ModelSerializer):
             "average_order_value",
             "cancelled_count",
             "new_customers",
+            "paid_amount",
+            "refunded_amount",
             "top_products",
             "comparison",
             "generated_at",

@@ -41,6 +41,11 @@ urlpatterns = [
         views.OrderResumeView.as_view(),
         name="manager-order-resume",
     ),
+    path(
+        "orders/<order_number:order_number>/refund/",
+        views.OrderRefundView.as_view(),
+        name="manager-order-refund",
+    ),
     path("revenue/", views.RevenueView.as_view(), name="manager-revenue"),
     path("revenue/hourly/", views.RevenueHourlyView.as_view(), name="manager-revenue-hourly"),
     path("reports/", views.ReportListView.as_view(), name="manager-reports"),

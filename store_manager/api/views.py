@@ -26,6 +26,7 @@ from store_manager.permissions import (
     CanCancelOrders,
     CanEditOrders,
     CanExportData,
+    CanRefund,
     CanViewOrders,
     CanViewRevenue,
     effective_permissions,
@@ -56,6 +57,7 @@ from store_manager.services.notifications import (
 from store_manager.services.orders import (
     manager_order_bulk_status,
     manager_order_cancel,
+    manager_order_refund,
     manager_order_resume,
     manager_order_status_change,
 )
@@ -184,6 +186,8 @@ def _day(figures, visible: bool) -> dict:
         "orders_count": figures.orders_count,
         "average_order_value": _money(figures.average_order_value, visible),
         "items_sold": figures.items_sold,
+        "paid_amount": _money(figures.paid_amount, visible),
+        "refunded_amount": _money(figures.refunded_amount, visible),
     }
 
 
@@ -409,6 +413,39 @@ class OrderResumeView(_OrderActionView):
             manager=self.manager, order=self.order(order_number), note=data["note"], meta=self.meta
         )
         return self.respond(order)
+
+
+class OrderRefundView(_OrderActionView):
+    manager_permissions = (CanRefund,)
+    # invalid, refund_exceeds_paid (400); not_refundable, payment_refused (409);
+    # payment_provider_unavailable (503, always documented).
+    error_statuses = {409}
+
+    @extend_schema(
+        summary="Refund a paid order, in part or in full",
+        parameters=[_ORDER_NUMBER],
+        request=s.ManagerRefundInput,
+        responses=s.ManagerOrderDetailOutput,
+        tags=TAGS,
+        description="Needs `can_refund`. `amount` defaults to what was paid and not yet "
+        "refunded; more is 400 `refund_exceeds_paid`, an unpaid order 409 `not_refundable`. "
+        "A card is refunded through the provider (503 `payment_provider_unavailable` when it "
+        "cannot be reached: nothing changed); a cash-on-delivery order records `method` cash "
+        "or bank_transfer. Logged as `order_refunded`; the customer is notified. Answers the "
+        "order with its `payment` block.",
+    )
+    def post(self, request, order_number: str):
+        data = _body(s.ManagerRefundInput, request).validated_data
+        manager_order_refund(
+            manager=self.manager,
+            order=self.order(order_number),
+            amount=data.get("amount"),
+            reason=data["reason"],
+            method=data.get("method"),
+            meta=self.meta,
+        )
+        order = manager_order_get(market=self.market, order_number=order_number)
+        return Response(s.ManagerOrderDetailOutput(order, context={"request": request}).data)
 
 
 class OrderBulkStatusView(ManagerAPIView):

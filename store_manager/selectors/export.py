@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import datetime
+from decimal import Decimal
 
-from orders.models import OrderItem
+from django.db.models import DecimalField, OuterRef, Subquery, Sum, Value
+from django.db.models.functions import Coalesce
+
+from orders.models import OrderItem, Payment
 from store_manager.selectors.orders import OrderFilters, manager_orders
 
 EXPORT_COLUMNS: tuple[tuple[str, str], ...] = (
@@ -33,6 +37,8 @@ EXPORT_COLUMNS: tuple[tuple[str, str], ...] = (
     ("order_shipping_cost", "order__shipping_cost"),
     ("order_discount", "order__discount"),
     ("order_total", "order__total"),
+    ("order_paid_amount", "order_paid_amount"),
+    ("order_refunded_amount", "order_refunded_amount"),
 )
 EXPORT_CHUNK_SIZE = 2000
 
@@ -50,7 +56,24 @@ def manager_export_rows(
     sign = "-" if filters.ordering.startswith("-") else ""
     items = (
         OrderItem.objects.filter(order__in=orders.values("pk"))
+        .annotate(
+            order_paid_amount=_order_payments_sum("amount_captured"),
+            order_refunded_amount=_order_payments_sum("amount_refunded"),
+        )
         .order_by(f"{sign}order__{field}", f"{sign}order_id", "id")
         .values_list(*(source for _, source in EXPORT_COLUMNS))
     )
     return items.iterator(chunk_size=EXPORT_CHUNK_SIZE)
+
+
+def _order_payments_sum(field: str) -> Coalesce:
+    """What the item's order's payments add up to (captured or refunded), 0 without any."""
+    money = DecimalField(max_digits=14, decimal_places=2)
+    total = (
+        Payment.objects.filter(order_id=OuterRef("order_id"))
+        .order_by()
+        .values("order_id")
+        .annotate(total=Sum(field))
+        .values("total")
+    )
+    return Coalesce(Subquery(total, output_field=money), Value(Decimal("0.00")), output_field=money)

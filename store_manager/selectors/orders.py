@@ -19,6 +19,7 @@ from django.utils import timezone
 from main.exceptions import ApplicationError, NotFound
 from main.markets import parse_phone
 from orders.models import Order, OrderItem, OrderStatusHistory
+from orders.selectors import payment_prefetch
 from store_manager import analytics
 from users.models import User
 
@@ -171,6 +172,7 @@ def manager_order_get(*, market: str, order_number: str) -> Order:
         .prefetch_related(
             Prefetch("items", queryset=OrderItem.objects.order_by("id")),
             Prefetch("status_history", queryset=history),
+            *payment_prefetch(),
         )
         .first()
     )

@@ -29,6 +29,8 @@ def _from_snapshot(snapshot: RevenueSnapshot) -> Figures:
         average_order_value=snapshot.average_order_value,
         cancelled_count=snapshot.cancelled_count,
         new_customers=snapshot.new_customers,
+        paid_amount=snapshot.paid_amount,
+        refunded_amount=snapshot.refunded_amount,
         currency=snapshot.currency,
     )
 
@@ -70,7 +72,8 @@ def revenue_buckets(*, market: str, period: str, start: datetime, end: datetime,
 
 
 def totals_of(market: str, buckets: list[Bucket]) -> Figures:
-    """The figures of a whole range from its buckets (new customers add up: first orders)."""
+    """The figures of a whole range from its buckets (new customers add up: first orders;
+    payments add up: each counts in its order's period)."""
     revenue = sum((b.figures.revenue for b in buckets), Decimal("0.00"))
     count = sum(b.figures.orders_count for b in buckets)
     return Figures(
@@ -80,6 +83,8 @@ def totals_of(market: str, buckets: list[Bucket]) -> Figures:
         average_order_value=analytics.average(revenue, count),
         cancelled_count=sum(b.figures.cancelled_count for b in buckets),
         new_customers=sum(b.figures.new_customers for b in buckets),
+        paid_amount=sum((b.figures.paid_amount for b in buckets), analytics.ZERO),
+        refunded_amount=sum((b.figures.refunded_amount for b in buckets), analytics.ZERO),
         currency=analytics.market_config(market).currency,
     )
 

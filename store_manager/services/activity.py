@@ -24,6 +24,7 @@ class Action:
     ORDER_BULK_STATUS_CHANGED = "order_bulk_status_changed"
     ORDER_CANCELLED = "order_cancelled"
     ORDER_RESUMED = "order_resumed"
+    ORDER_REFUNDED = "order_refunded"
     ORDERS_EXPORTED = "orders_exported"
     MARKET_SWITCHED = "market_switched"
     SETTINGS_CHANGED = "settings_changed"
@@ -33,6 +34,7 @@ class Action:
         ORDER_BULK_STATUS_CHANGED,
         ORDER_CANCELLED,
         ORDER_RESUMED,
+        ORDER_REFUNDED,
         ORDERS_EXPORTED,
         MARKET_SWITCHED,
         SETTINGS_CHANGED,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 from main.markets import market_config
@@ -48,6 +49,8 @@ def _export_row(row: tuple, zone) -> list[Any]:
     for index, value in enumerate(row):
         if isinstance(value, datetime):
             value = _utc(value)
+        elif isinstance(value, Decimal):
+            value = f"{value:.2f}"  # money, always two places (sums too, on every database)
         elif index in _SANITISE and isinstance(value, str) and value.startswith(_FORMULA_START):
             value = "'" + value
         cells.append(value)

@@ -76,6 +76,8 @@ def _values(figures: Figures, previous: Figures | None) -> dict[str, object]:
         "average_order_value": figures.average_order_value,
         "cancelled_count": figures.cancelled_count,
         "new_customers": figures.new_customers,
+        "paid_amount": figures.paid_amount,
+        "refunded_amount": figures.refunded_amount,
         "previous_revenue": previous_revenue,
         "change_percent": change_percent(figures.revenue, previous_revenue),
     }
@@ -90,10 +92,11 @@ def snapshots_upsert(*, market: str, period: str, start: datetime, end: datetime
     the whole range, previous period included). Weeks and months are sums of
     the daily snapshots (``_rollup_daily``): every figure is additive over the
     days that partition them, new customers included (a customer is new on
-    exactly one day), and summing ~30 rows is much cheaper than re-aggregating
-    a month of orders on every order event. Then one read of the existing
-    rows and one bulk upsert of the rows that changed. Returns how many rows
-    were written.
+    exactly one day) and so are the payment figures (an order's payments count
+    on its creation day), and summing ~30 rows is much cheaper than
+    re-aggregating a month of orders on every order event. Then one read of
+    the existing rows and one bulk upsert of the rows that changed. Returns
+    how many rows were written.
     """
     market = Market(market).value
     if period not in PERIODS:
@@ -177,13 +180,15 @@ def _rollup_daily(
             average_order_value=average(revenue, orders),
             cancelled_count=sum(f.cancelled_count for f in parts),
             new_customers=sum(f.new_customers for f in parts),
+            paid_amount=sum((f.paid_amount for f in parts), ZERO),
+            refunded_amount=sum((f.refunded_amount for f in parts), ZERO),
             currency=currency,
         )
     return result
 
 
 def snapshots_for_order(*, order_id: int, now: datetime | None = None) -> int:
-    """Recompute every snapshot an order's creation or status change may have altered.
+    """Recompute every snapshot an order's creation, status change or refund may have altered.
 
     For each period kind: the hour/day/week/month containing the order's
     ``created_at`` (in its market) and the period after it when that one has

@@ -64,6 +64,8 @@ def test_csv_is_streamed_with_a_bom_header_and_one_row_per_item(client):
     assert column["currency"] == "KGS"
     assert column["created_at"].endswith("Z")
     assert column["created_at_local"].endswith("+06:00")
+    # No payment rows in this test: the order's paid and refunded amounts are 0.
+    assert (column["order_paid_amount"], column["order_refunded_amount"]) == ("0.00", "0.00")
 
 
 def test_cyrillic_round_trips(client):

@@ -32,13 +32,14 @@ def test_me_shows_effective_permissions_and_markets():
         "KGS",
         "Asia/Bishkek",
     )
-    # A viewer never edits or cancels, whatever is stored.
+    # A viewer never edits, cancels or refunds, whatever is stored.
     assert body["permissions"] == {
         "can_view_orders": True,
         "can_edit_orders": False,
         "can_cancel_orders": False,
         "can_view_revenue": True,
         "can_export_data": True,
+        "can_refund": False,
     }
 
 

@@ -11,7 +11,7 @@ from datetime import date
 
 import pytest
 
-from orders.models import OrderStatus
+from orders.models import OrderStatus, Payment
 from store_manager.api.base import ManagerAPIView
 from store_manager.api.urls import urlpatterns
 from store_manager.models import DailyReport, ManagerNotification
@@ -41,6 +41,7 @@ RULES: dict[str, dict[str, str | None]] = {
     "manager-order-status": {"post": "can_edit_orders"},
     "manager-order-cancel": {"post": "can_cancel_orders"},
     "manager-order-resume": {"post": "can_cancel_orders"},
+    "manager-order-refund": {"post": "can_refund"},
     "manager-revenue": {"get": "can_view_revenue"},
     "manager-revenue-hourly": {"get": "can_view_revenue"},
     "manager-reports": {"get": "can_view_revenue"},
@@ -51,7 +52,7 @@ RULES: dict[str, dict[str, str | None]] = {
     "manager-notification-read": {"post": ANY},
     "manager-activity": {"get": ANY},
 }
-WRITE_FLAGS = {"can_edit_orders", "can_cancel_orders"}
+WRITE_FLAGS = {"can_edit_orders", "can_cancel_orders", "can_refund"}
 CALLERS = ("anonymous", "customer", "viewer", "manager_without", "manager_with", "admin")
 
 
@@ -122,6 +123,7 @@ def _request(name: str, manager):
         "manager-order-status": f"orders/{order.order_number}/status/",
         "manager-order-cancel": f"orders/{order.order_number}/cancel/",
         "manager-order-resume": f"orders/{order.order_number}/resume/",
+        "manager-order-refund": f"orders/{order.order_number}/refund/",
         "manager-revenue": "revenue/",
         "manager-revenue-hourly": "revenue/hourly/",
         "manager-reports": "reports/",
@@ -141,7 +143,19 @@ def _request(name: str, manager):
         },
         "manager-order-status": {"status": "confirmed", "note": "called"},
         "manager-order-cancel": {"reason": "customer asked"},
+        "manager-order-refund": {"amount": "10.00", "method": "cash", "reason": "stain"},
     }.get(name, {})
+    if name == "manager-order-refund":  # a delivered cash order: the courier collected it
+        order.status = OrderStatus.DELIVERED
+        order.save(update_fields=["status"])
+        Payment.objects.create(
+            order=order,
+            provider="cash_on_delivery",
+            status="succeeded",
+            amount=order.total,
+            amount_authorized=order.total,
+            amount_captured=order.total,
+        )
     if name == "manager-order-resume":
         order.status = OrderStatus.CANCELLED
         order.save(update_fields=["status"])
