@@ -53,6 +53,9 @@ CATALOGUE: dict[str, ErrorCode] = {
     "signature_invalid": ErrorCode(
         400, "a webhook whose provider signature is missing, forged or older than 300 s"
     ),
+    "event_invalid": ErrorCode(
+        400, "a webhook correctly signed whose body is not an event we can read; nothing changed"
+    ),
     "image_too_large": ErrorCode(
         400, "an image is above the pixel ceiling (or a decompression bomb)"
     ),
@@ -77,7 +80,9 @@ CATALOGUE: dict[str, ErrorCode] = {
     ),
     "invalid_transition": ErrorCode(409, "the order cannot move to that status from its status"),
     "review_exists": ErrorCode(409, "you already reviewed this product"),
-    "payment_required": ErrorCode(409, "a card order cannot ship before its payment is authorised"),
+    "payment_required": ErrorCode(
+        409, "a card order stays pending (not confirmed, processed or shipped) until authorised"
+    ),
     "not_refundable": ErrorCode(409, "nothing was paid on the order, or it was refunded in full"),
     "payment_refused": ErrorCode(
         409, "the payment provider refused the operation (e.g. an expired authorisation)"

@@ -28,6 +28,10 @@ if any("card" in methods for methods in PAYMENT_METHODS.values()):
             "(or remove card from PAYMENT_METHODS_KG / PAYMENT_METHODS_US)."
         )
 
+# Card data never crosses plain HTTP: the fake Stripe of development is refused here.
+if not env_str("STRIPE_API_BASE", "https://api.stripe.com").startswith("https://"):
+    raise ImproperlyConfigured("STRIPE_API_BASE must be an https:// address in production.")
+
 # TLS ends at the proxy, which tells us the original scheme.
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", default=True)

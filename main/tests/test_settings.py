@@ -49,6 +49,13 @@ def test_production_refuses_card_payments_without_the_stripe_keys(missing):
     assert missing in result.stderr
 
 
+def test_production_refuses_a_stripe_api_base_without_tls():
+    env = PRODUCTION_ENV | {"STRIPE_API_BASE": "http://127.0.0.1:12111"}
+    result = _run(["manage.py", "check"], env)
+    assert result.returncode != 0
+    assert "STRIPE_API_BASE must be an https://" in result.stderr
+
+
 def test_production_without_card_needs_no_stripe_keys():
     env = {k: v for k, v in PRODUCTION_ENV.items() if k not in STRIPE_KEYS}
     env["PAYMENT_METHODS_US"] = "cash_on_delivery"

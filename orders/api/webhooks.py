@@ -18,8 +18,8 @@ class StripeWebhookView(APIView):
     authentication_classes = ()
     permission_classes = (AllowAny,)
     parser_classes = ()  # the raw body is verified as sent: nothing parses it first
-    # signature_invalid (400, always documented); a payment we do not have (404).
-    error_statuses = {404}
+    # signature_invalid (400); a payment we do not have (404).
+    error_statuses = {400, 404}
 
     @extend_schema(
         summary="Stripe webhook",

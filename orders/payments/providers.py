@@ -86,6 +86,11 @@ class SignatureInvalid(ApplicationError):
     default_detail = "The webhook signature is missing, wrong or too old."
 
 
+class EventInvalid(ApplicationError):
+    code = "event_invalid"
+    default_detail = "The webhook is signed but is not an event we can read."
+
+
 class Provider:
     """The interface. Every method may raise `PaymentProviderUnavailable` or `PaymentRefused`."""
 

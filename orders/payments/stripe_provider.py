@@ -22,6 +22,7 @@ from django.conf import settings
 
 from orders.models import PaymentState
 from orders.payments.providers import (
+    EventInvalid,
     Intent,
     PaymentProviderUnavailable,
     PaymentRefused,
@@ -49,6 +50,49 @@ def _client(key: str, base: str, timeout: float, retries: int) -> stripe.StripeC
     )
 
 
+_MAX_ID = 255  # ProviderEvent.event_id
+_MAX_TYPE = 100  # ProviderEvent.type
+_MAX_MINOR = 10**12  # above any amount a money field holds
+_MAX_CREATED = 4_102_444_800  # 2100-01-01
+
+
+def _event(event: Any) -> WebhookEvent:
+    """A verified event body read strictly: a wrong shape raises, it is never half-applied."""
+    if not isinstance(event, dict) or not isinstance(event["data"]["object"], dict):
+        raise TypeError("not an event object")
+    event_id, kind = event["id"], event["type"]
+    created = event["created"]
+    if not (isinstance(event_id, str) and 0 < len(event_id) <= _MAX_ID):
+        raise ValueError("bad event id")
+    if not (isinstance(kind, str) and 0 < len(kind) <= _MAX_TYPE):
+        raise ValueError("bad event type")
+    if not (isinstance(created, int) and 0 < created < _MAX_CREATED):
+        raise ValueError("bad event time")
+    obj = event["data"]["object"]
+    about = obj.get("object")
+    return WebhookEvent(
+        id=event_id,
+        type=kind,
+        created=datetime.fromtimestamp(created, tz=UTC),
+        intent=intent_from(obj) if about == "payment_intent" else None,
+        refund=refund_from(obj) if about == "refund" else None,
+    )
+
+
+def _minor(obj: dict, name: str) -> int:
+    value = obj.get(name) or 0
+    if not isinstance(value, int) or not 0 <= value < _MAX_MINOR:
+        raise ValueError(f"bad {name}")
+    return value
+
+
+def _text(obj: dict, name: str, limit: int = 255) -> str:
+    value = obj.get(name) or ""
+    if not isinstance(value, str) or len(value) > limit:
+        raise ValueError(f"bad {name}")
+    return value
+
+
 def _plain(obj: Any) -> dict:
     """A StripeObject as plain dicts all the way down (it refuses dict methods)."""
     return obj.to_dict() if hasattr(obj, "to_dict") else obj
@@ -57,36 +101,36 @@ def _plain(obj: Any) -> dict:
 def intent_from(obj: Any) -> Intent:
     """A Stripe PaymentIntent (object or dict) in the provider-neutral shape."""
     obj = _plain(obj)
-    currency = str(obj["currency"]).upper()
+    currency = _text(obj, "currency", 3).upper()
     status = obj["status"]
     if status not in _STATUSES:  # a status Stripe may add later: treat as still open
         status = PaymentState.PROCESSING
-    received = obj.get("amount_received") or 0
-    capturable = obj.get("amount_capturable") or 0
+    received = _minor(obj, "amount_received")
+    capturable = _minor(obj, "amount_capturable")
     authorized = received + capturable if status in ("requires_capture", "succeeded") else 0
     error = obj.get("last_payment_error") or {}
     metadata = obj.get("metadata") or {}
     return Intent(
-        ref=obj["id"],
+        ref=_text(obj, "id"),
         status=status,
-        amount=from_minor(obj.get("amount"), currency),
+        amount=from_minor(_minor(obj, "amount"), currency),
         amount_authorized=from_minor(authorized, currency),
         amount_captured=from_minor(received, currency),
         currency=currency,
-        client_secret=obj.get("client_secret") or "",
-        order_number=metadata.get("order_number", ""),
-        last_error=(error.get("decline_code") or error.get("code") or "")[:255],
+        client_secret=_text(obj, "client_secret"),
+        order_number=str(metadata.get("order_number", ""))[:20],
+        last_error=str(error.get("decline_code") or error.get("code") or "")[:255],
     )
 
 
 def refund_from(obj: Any) -> ProviderRefund:
     obj = _plain(obj)
-    currency = str(obj["currency"]).upper()
+    currency = _text(obj, "currency", 3).upper()
     return ProviderRefund(
-        ref=obj["id"],
+        ref=_text(obj, "id"),
         status=_REFUND_STATUSES.get(obj.get("status"), "failed"),
-        amount=from_minor(obj.get("amount"), currency),
-        payment_ref=obj.get("payment_intent") or "",
+        amount=from_minor(_minor(obj, "amount"), currency),
+        payment_ref=_text(obj, "payment_intent"),
         currency=currency,
     )
 
@@ -196,19 +240,10 @@ class StripeProvider(Provider):
                 secret,
                 settings.STRIPE_WEBHOOK_TOLERANCE_SECONDS,
             )
-            event = json.loads(body)
-            obj = event["data"]["object"]
-            kind = obj.get("object")
-            created = datetime.fromtimestamp(int(event["created"]), tz=UTC)
-            return WebhookEvent(
-                id=str(event["id"]),
-                type=str(event["type"]),
-                created=created,
-                intent=intent_from(obj) if kind == "payment_intent" else None,
-                refund=refund_from(obj) if kind == "refund" else None,
-            )
-        except stripe.SignatureVerificationError as error:
+        except (stripe.SignatureVerificationError, UnicodeDecodeError) as error:
             raise SignatureInvalid() from error
-        except (UnicodeDecodeError, ValueError, KeyError, TypeError) as error:
-            # Signed by the secret but not an event we can read: refuse, change nothing.
-            raise SignatureInvalid("The webhook body is not a Stripe event.") from error
+        try:
+            return _event(json.loads(body))
+        except (ArithmeticError, AttributeError, KeyError, OSError, TypeError, ValueError) as error:
+            # Signed with our secret but not an event we can read: refuse, change nothing.
+            raise EventInvalid() from error

@@ -112,10 +112,6 @@ def order_checkout(
     `provider_unavailable` (or `payment_refused` when the provider refused
     the saved card): `POST orders/{number}/payment/` tries again.
     """
-    payments.check_method(market=user.market, method=payment_method)
-    token = payments.payment_method_token(
-        user=user, market=user.market, method=payment_method, payment_method_id=payment_method_id
-    )
     if payload is None:
         payload = {
             "payment_method": payment_method,
@@ -131,7 +127,7 @@ def order_checkout(
             result = _checkout(
                 user=user,
                 payment_method=payment_method,
-                token=token,
+                payment_method_id=payment_method_id,
                 address_id=address_id,
                 address=address,
                 comment=comment,
@@ -164,7 +160,7 @@ def _checkout(
     *,
     user: User,
     payment_method: str,
-    token: str,
+    payment_method_id: int | None,
     address_id: int | None,
     address: dict[str, Any] | None,
     comment: str,
@@ -179,6 +175,11 @@ def _checkout(
         replay = _idempotent_replay(user=user, key=idempotency_key, fingerprint=fingerprint)
         if replay is not None:
             return replay
+    # After the replay: a retry returns its order even if the method was switched off since.
+    payments.check_method(market=market, method=payment_method)
+    token = payments.payment_method_token(
+        user=user, market=market, method=payment_method, payment_method_id=payment_method_id
+    )
 
     lines = list(CartItem.objects.filter(cart=cart).order_by("sku_id").values("sku_id", "quantity"))
     if not lines:

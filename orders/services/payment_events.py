@@ -56,24 +56,13 @@ def webhook_receive(*, provider_name: str, body: bytes, signature: str) -> str:
     ref = event.intent.ref if event.intent else event.refund.payment_ref if event.refund else ""
     if not ref:
         return "ignored"
+    # By the intent id we stored only: an event can be about an intent only once its
+    # client secret was handed out, and we store the id before handing it out.
     payment = (
         Payment.objects.select_related("order")
         .filter(provider=provider.name, provider_ref=ref)
         .first()
     )
-    if payment is None and event.intent and event.intent.order_number:
-        # The intent exists but its id was not stored yet (the checkout that made it
-        # is still saving it): its order number finds the payment waiting for it.
-        payment = (
-            Payment.objects.select_related("order")
-            .filter(
-                provider=provider.name,
-                provider_ref="",
-                order__order_number=event.intent.order_number,
-            )
-            .exclude(status=P.CANCELED)
-            .first()
-        )
     if payment is None:
         raise PaymentNotFound(f"No payment {ref} here.")
     try:
@@ -120,13 +109,18 @@ def _apply(*, order: Order, payment_id: int, event: WebhookEvent) -> None:
 def settle(*, order: Order, payment: Payment) -> None:
     """After a state was applied (order locked): money held for an order that no longer waits
     for it is dealt with. An authorisation on a cancelled order brings an expired order back
-    when its stock is there; otherwise, and for any other cancelled order, it is voided."""
+    when its stock is there; otherwise, and for any other cancelled order, it is voided. A
+    pending order whose payment the provider cancelled gets a new one (and a new hold)."""
     if payment.status != P.REQUIRES_CAPTURE or order.status != OrderStatus.CANCELLED:
         waiting = payment.status in payments.AWAITING_CUSTOMER and payment.provider_ref
         if order.status == OrderStatus.CANCELLED and waiting:
             payments.payment_void(order=order, payment=payment, strict=False)
+        elif order.status in payments.AWAITING_ORDER and payment.status == P.CANCELED:
+            # The provider cancelled it (not us: we cancel only with the order): the
+            # order waits for a new payment, under a new hold that expires like any.
+            payments.payment_replace(order=order)
         return
-    if order.cancel_reason == payments.PAYMENT_EXPIRED:
+    if _expired(order):
         try:
             order_transition(
                 order=order,
@@ -139,6 +133,12 @@ def settle(*, order: Order, payment: Payment) -> None:
         except ApplicationError as error:  # out of stock: release the money instead
             logger.info("Late authorisation for %s voided: %s", order, error.detail)
     payments.payment_void(order=order, payment=payment, strict=False)
+
+
+def _expired(order: Order) -> bool:
+    """Cancelled by the hold expiry (the system, with its note), not by anyone who typed it."""
+    last = order.status_history.filter(to_status=OrderStatus.CANCELLED).order_by("-id").first()
+    return last is not None and last.changed_by_id is None and last.note == payments.PAYMENT_EXPIRED
 
 
 # --------------------------------------------------------------------------- hold expiry
@@ -178,7 +178,7 @@ def payment_hold_expire(order_id: int) -> bool:
         payment = Payment.objects.select_for_update().get(pk=payment.pk)
         payment.order = order
         if fresh is not None:
-            payments.payment_sync(order=order, payment=payment, intent=fresh)
+            payments.payment_sync(order=order, payment=payment, intent=fresh, at=_read_at())
         if (
             order.status != OrderStatus.PENDING
             or payment.status not in payments.AWAITING_CUSTOMER
@@ -190,6 +190,13 @@ def payment_hold_expire(order_id: int) -> bool:
             order=order, to_status=OrderStatus.CANCELLED, actor=None, note=payments.PAYMENT_EXPIRED
         )
     return True
+
+
+def _read_at() -> datetime:
+    """When a state we just read from the provider holds: now, to the whole second, so it
+    counts as newer than every event created before it and no newer than one of the same
+    second (the provider stamps events in whole seconds)."""
+    return timezone.now().replace(microsecond=0)
 
 
 def _fetch(payment: Payment) -> Intent | None:
@@ -227,9 +234,13 @@ def overdue_payments(
         open_states = [*payments.AWAITING_CUSTOMER, P.PROCESSING]
         queryset = queryset.filter(
             Q(status__in=open_states, updated_at__lt=quiet_since)
+            | Q(order__status=OrderStatus.CANCELLED, status__in=[*open_states, P.REQUIRES_CAPTURE])
+            # A capture made by a change that was then rolled back (a bulk change that
+            # failed on a later order) is found while the order waits to ship.
             | Q(
-                order__status=OrderStatus.CANCELLED,
-                status__in=[*open_states, P.REQUIRES_CAPTURE],
+                order__status=OrderStatus.PROCESSING,
+                status=P.REQUIRES_CAPTURE,
+                updated_at__lt=quiet_since,
             )
         )
     return list(queryset.order_by("id").values_list("id", flat=True))
@@ -245,7 +256,7 @@ def payment_reconcile(payment_id: int) -> bool:
         order = Order.objects.select_for_update().get(pk=payment.order_id)
         payment = Payment.objects.select_for_update().get(pk=payment_id)
         payment.order = order
-        moved = payments.payment_sync(order=order, payment=payment, intent=fresh)
+        moved = payments.payment_sync(order=order, payment=payment, intent=fresh, at=_read_at())
         settle(order=order, payment=payment)
     return moved
 

@@ -19,6 +19,7 @@ The rules:
 from __future__ import annotations
 
 import logging
+import uuid
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -62,6 +63,9 @@ AWAITING_CUSTOMER = frozenset(
     {P.REQUIRES_PAYMENT_METHOD, P.REQUIRES_CONFIRMATION, P.REQUIRES_ACTION}
 )
 FINISHED = frozenset({P.SUCCEEDED, P.CANCELED})
+# Order statuses in which a card payment may still be made (confirmed and processing
+# only after a provider cancelled an authorisation that had been given).
+AWAITING_ORDER = frozenset({OrderStatus.PENDING, OrderStatus.CONFIRMED, OrderStatus.PROCESSING})
 # Where a card order may go only once its payment is authorised.
 NEEDS_AUTHORISATION = frozenset(
     {OrderStatus.CONFIRMED, OrderStatus.PROCESSING, OrderStatus.SHIPPED}
@@ -113,7 +117,8 @@ def payment_status_of(payment: Payment | None) -> str:
             return PaymentStatus.PARTIALLY_REFUNDED
         return PaymentStatus.REFUNDED
     if payment.status == P.REQUIRES_CAPTURE:
-        return PaymentStatus.AUTHORIZED
+        # Held in full; a partial authorisation is not enough to ship the order.
+        return PaymentStatus.AUTHORIZED if is_held(payment) else PaymentStatus.UNPAID
     if payment.status == P.CANCELED and payment.amount_authorized > 0:
         return PaymentStatus.VOIDED
     if payment.last_error and payment.provider_ref:  # the customer's attempt failed
@@ -121,14 +126,33 @@ def payment_status_of(payment: Payment | None) -> str:
     return PaymentStatus.UNPAID
 
 
+def is_held(payment: Payment | None) -> bool:
+    """The whole amount is authorised (or already captured)."""
+    if payment is None:
+        return False
+    if payment.status == P.SUCCEEDED:
+        return True
+    return payment.status == P.REQUIRES_CAPTURE and payment.amount_authorized >= payment.amount
+
+
 def provider_of(payment: Payment) -> Provider:
     return provider_named(payment.provider)
 
 
-def _key(payment: Payment, action: str, n: int | None = None) -> str:
-    """The provider idempotency key of one action on one payment (derived from the order)."""
-    suffix = f"-{n}" if n is not None else ""
+def _key(payment: Payment, action: str, detail: str | None = None) -> str:
+    """The provider idempotency key of one action on one payment (derived from the order).
+
+    Creating an intent and refunding use keys fixed by what they do, so a retry after
+    a timeout finds the first result. Capture and cancel get a fresh `detail` per
+    attempt: the provider keeps a key's first answer (a 500 too) for a day, and the
+    intent's own state already refuses a second capture or cancel.
+    """
+    suffix = f"-{detail}" if detail is not None else ""
     return f"marque-{payment.order.order_number}-{payment.pk}-{action}{suffix}"
+
+
+def _attempt() -> str:
+    return uuid.uuid4().hex[:12]
 
 
 # --------------------------------------------------------------------------- opening
@@ -179,6 +203,14 @@ def payment_start(*, order: Order, token: str = "", at: datetime | None = None) 
     return payment
 
 
+def payment_replace(*, order: Order) -> Payment | None:
+    """An order still waiting for its money, without a live payment, gets a new one (order
+    locked by the caller): the provider cancelled the last one."""
+    if order.status not in AWAITING_ORDER or _locked_payment(order) is not None:
+        return None
+    return payment_start(order=order)
+
+
 def hold() -> timedelta:
     return timedelta(minutes=settings.PAYMENT_HOLD_MINUTES)
 
@@ -194,7 +226,7 @@ def payment_open(order: Order) -> Payment | None:
     if not provider_for(market=order.market, method=order.payment_method).needs_customer:
         return None  # cash: nothing to make at a provider
     payment = Payment.objects.filter(order=order).exclude(status=P.CANCELED).first()
-    if payment is None or payment.provider_ref or order.status != OrderStatus.PENDING:
+    if payment is None or payment.provider_ref or order.status not in AWAITING_ORDER:
         return payment
     payment.order = order
     intent = provider_of(payment).create(
@@ -242,9 +274,9 @@ def payment_resume(*, user: User, order_number: str, payment_method_id: int | No
     order = Order.objects.filter(user=user, order_number=order_number).first()
     if order is None:
         raise NotFound("No such order.")
-    if order.payment_method != PaymentMethodType.CARD or order.status != OrderStatus.PENDING:
+    if order.payment_method != PaymentMethodType.CARD or order.status not in AWAITING_ORDER:
         raise Conflict(
-            "Only a pending card order waits for its payment.",
+            "Only a card order not yet shipped or cancelled waits for its payment.",
             code="invalid_transition",
             extra={"status": order.status},
         )
@@ -254,15 +286,20 @@ def payment_resume(*, user: User, order_number: str, payment_method_id: int | No
     )  # fmt: skip
     with transaction.atomic():
         locked = Order.objects.select_for_update().get(pk=order.pk)
-        if locked.status != OrderStatus.PENDING:
+        if locked.status not in AWAITING_ORDER:
             raise Conflict(
-                "Only a pending card order waits for its payment.",
+                "Only a card order not yet shipped or cancelled waits for its payment.",
                 code="invalid_transition",
                 extra={"status": locked.status},
             )
         payment = _locked_payment(locked)
+        if payment is None and locked.status != OrderStatus.PENDING:
+            payment_replace(order=locked)
+            payment = _locked_payment(locked)
+        # A payment never made at the provider is made anew (a new key: the provider
+        # keeps the first answer, a 500 too, for its key).
         replace = payment is not None and not payment.provider_ref
-        if replace and (payment.last_error == PROVIDER_REFUSED or token):
+        if replace and (payment.last_error or token):
             payment.status = P.CANCELED
             payment.save(update_fields=["status", "updated_at"])
             payment = None
@@ -289,11 +326,12 @@ def payment_sync(
 
     `at` is when the provider's event was created; None for the answer to a
     call we just made. The rules, so that events in any order end in the truth:
-    a captured or cancelled payment never moves again; an authorised one moves
-    only to captured or cancelled; an event no older than the last one applied
-    sets any state; an older event or a call's answer only moves forward
-    (authorised, finished, or a later step such as processing). Amounts only
-    grow. Returns whether the status moved.
+    a captured or cancelled payment never moves again; an authorisation or a
+    finished state is always taken (whenever it was reported, it happened); an
+    authorised payment moves only to captured or cancelled; otherwise an event
+    no older than the last one applied sets the state, an older event changes
+    nothing, and a call's answer only moves forward (e.g. to processing).
+    Amounts only grow. Returns whether the status moved.
     """
     old, new = payment.status, intent.status
     newer = at is not None and (payment.synced_at is None or at >= payment.synced_at)
@@ -303,8 +341,10 @@ def payment_sync(
         move = True
     elif old == P.REQUIRES_CAPTURE:
         move = False
+    elif at is not None:
+        move = newer  # an older event about a step on the way is history, not news
     else:
-        move = newer or _RANK[new] > _RANK[old]
+        move = _RANK[new] > _RANK[old]
     if move:
         payment.status = new
         payment.last_error = intent.last_error if new == P.REQUIRES_PAYMENT_METHOD else ""
@@ -318,8 +358,17 @@ def payment_sync(
     )
     if intent.client_secret and not payment.client_secret:
         payment.client_secret = intent.client_secret
+    if intent.amount != payment.amount:
+        logger.error("Payment %s: the provider holds %s for %s", payment.pk, intent.amount, order)
     payment.save()
-    _derive(order, payment)
+    replaced = (
+        payment.status == P.CANCELED
+        and (
+            Payment.objects.filter(order=order).exclude(status=P.CANCELED).exclude(pk=payment.pk)
+        ).exists()
+    )
+    if not replaced:  # a late event about an old payment says nothing about the order
+        _derive(order, payment)
     return move and old != new
 
 
@@ -346,12 +395,25 @@ def payment_void(*, order: Order, payment: Payment, strict: bool) -> None:
     provider = provider_of(payment)
     try:
         intent = provider.cancel(
-            payment.provider_ref, currency=order.currency, idempotency_key=_key(payment, "cancel")
+            payment.provider_ref,
+            currency=order.currency,
+            idempotency_key=_key(payment, "cancel", _attempt()),
         )
     except PaymentProviderUnavailable:
         if strict:
             raise
         logger.warning("Payment %s of %s not cancelled yet: provider down", payment.pk, order)
+        return
+    except PaymentRefused:
+        # It moved on at the provider (captured by a change that was rolled back, or
+        # already cancelled): read it, and give captured money back.
+        intent = provider.retrieve(payment.provider_ref, currency=order.currency)
+        payment_sync(order=order, payment=payment, intent=intent)
+        if payment.status == P.SUCCEEDED and payment.refundable > 0:
+            _refund(order=order, payment=payment, amount=payment.refundable, method=None,
+                    reason="order cancelled", actor=None)  # fmt: skip
+        elif payment.status != P.CANCELED and strict:
+            raise
         return
     payment_sync(order=order, payment=payment, intent=intent)
 
@@ -367,8 +429,7 @@ def payment_on_transition(*, order: Order, from_status: str, to_status: str, at=
             payment.save(update_fields=["expires_at", "updated_at"])
         return
     provider = provider_for(market=order.market, method=order.payment_method)
-    paid_for = payment is not None and payment.status in (P.REQUIRES_CAPTURE, P.SUCCEEDED)
-    if to_status in NEEDS_AUTHORISATION and provider.needs_customer and not paid_for:
+    if to_status in NEEDS_AUTHORISATION and provider.needs_customer and not is_held(payment):
         # A card order waits in `pending` until its money is held: it is the hold
         # that expires, and nothing ships without money.
         raise PaymentRequired(extra={"payment_status": order.payment_status})
@@ -387,12 +448,18 @@ def _capture(*, order: Order, payment: Payment, provider: Provider) -> None:
     if provider.needs_customer and payment.status != P.REQUIRES_CAPTURE:
         raise PaymentRequired()
     amount = payment.amount_authorized if provider.needs_customer else payment.amount
-    intent = provider.capture(
-        payment.provider_ref,
-        amount=amount,
-        currency=order.currency,
-        idempotency_key=_key(payment, "capture"),
-    )
+    try:
+        intent = provider.capture(
+            payment.provider_ref,
+            amount=amount,
+            currency=order.currency,
+            idempotency_key=_key(payment, "capture", _attempt()),
+        )
+    except PaymentRefused:
+        # Captured already (by an attempt whose change was rolled back)? Then it stands.
+        intent = provider.retrieve(payment.provider_ref, currency=order.currency)
+        if intent.status != P.SUCCEEDED:
+            raise
     payment_sync(order=order, payment=payment, intent=intent)
 
 
@@ -480,12 +547,15 @@ def _refund(
             message = "A cash-on-delivery refund is paid in cash or by bank transfer."
             raise InvalidInput(message, errors={"method": [message]})
         method = RefundMethod.CASH
-    rank = payment.refunds.count() + 1
+    # Fixed by what is refunded on top of what: a retry of a refund whose record was
+    # rolled back (the provider made it) finds it; the next, different refund cannot
+    # collide with it. A lost record is healed by the provider's `refund.created` event.
+    done = f"{payment.refunds.count()}-{payment.amount_refunded}-{amount}"
     given = provider.refund(
         payment.provider_ref,
         amount=amount,
         currency=order.currency,
-        idempotency_key=_key(payment, "refund", rank),
+        idempotency_key=_key(payment, "refund", done),
         reason=reason,
     )
     refund = Refund.objects.create(
@@ -498,7 +568,8 @@ def _refund(
         created_by=actor,
     )
     _recount_refunds(order=order, payment=payment)
-    events.payment_refunded(order, refund=refund)
+    if refund.status != RefundStatus.FAILED:
+        events.payment_refunded(order, refund=refund)
     return refund
 
 
@@ -527,7 +598,8 @@ def refund_sync(*, order: Order, payment: Payment, given: ProviderRefund) -> Ref
         _recount_refunds(order=order, payment=payment)
         events.payment_refunded(order, refund=refund)
         return refund
-    if refund.status != given.status and refund.status != RefundStatus.FAILED:
+    final = refund.status == RefundStatus.FAILED or given.status == RefundStatus.PENDING
+    if refund.status != given.status and not final:  # pending → succeeded/failed → failed
         refund.status = given.status
         refund.save(update_fields=["status", "updated_at"])
         _recount_refunds(order=order, payment=payment)

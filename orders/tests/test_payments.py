@@ -14,6 +14,7 @@ from decimal import Decimal
 
 import pytest
 from django.core.management import call_command
+from django.db import transaction
 from django.utils import timezone
 
 from conftest import authenticate
@@ -285,6 +286,20 @@ def test_events_out_of_order_keep_the_newest_state(fake_stripe, us_client, us_cu
     assert state(order) == ("pending", "authorized", "requires_capture")
 
 
+def test_an_older_step_arriving_after_a_decline_does_not_hide_the_decline(
+    fake_stripe, us_client, us_customer
+):
+    order, payment, _ = placed(us_client, us_customer)
+    challenged = fake_stripe.confirm(payment.provider_ref, "requires_action")  # 3-D Secure
+    declined = fake_stripe.confirm(payment.provider_ref, "declined")
+    now = int(time.time())
+
+    deliver(us_client, fake_stripe, "payment_intent.payment_failed", declined, created=now)
+    deliver(us_client, fake_stripe, "payment_intent.requires_action", challenged, created=now - 3)
+
+    assert state(order) == ("pending", "failed", "requires_payment_method")
+
+
 def test_a_declined_card_is_failed_and_may_be_retried(fake_stripe, us_client, us_customer):
     order, payment, _ = placed(us_client, us_customer)
     declined = fake_stripe.confirm(payment.provider_ref, "declined")
@@ -325,7 +340,9 @@ def test_a_card_order_leaves_pending_only_with_its_money_held(
         authorize(us_client, fake_stripe, payment)
         lapsed = dict(fake_stripe.intent(payment.provider_ref), status="canceled")
         deliver(us_client, fake_stripe, "payment_intent.canceled", lapsed)
-        assert state(order) == ("pending", "voided", "canceled")
+        # A new payment waits for the customer, under a new hold that expires like any.
+        assert state(order) == ("pending", "unpaid", "requires_payment_method")
+        assert order.live_payment.expires_at > timezone.now() + timedelta(minutes=29)
     with pytest.raises(ApplicationError) as refused:
         order_transition(order=order, to_status="confirmed", actor=None, by_manager=True)
     assert refused.value.code == "payment_required"
@@ -565,3 +582,141 @@ def test_the_customer_sees_only_its_own_payment_block(fake_stripe, us_client, us
     assert stranger.post(f"{ORDERS}{order.order_number}/payment/").status_code == 404
     body = json.dumps(us_client.get(f"{ORDERS}{order.order_number}/").json())
     assert "client_secret" in body
+
+
+# --------------------------------------------------------------------------- hardening
+
+
+@pytest.mark.parametrize(
+    "spoil",
+    [
+        {"amount": "abc"},
+        {"amount": 10**30},
+        {"amount_received": -5},
+        {"currency": "eur"},
+        {"id": "pi_" + "x" * 300},
+        {"status": ["requires_capture"]},
+        {"metadata": "not a dict"},
+    ],
+    ids=lambda spoil: next(iter(spoil)),
+)
+def test_a_signed_but_unreadable_intent_is_400_and_changes_nothing(
+    fake_stripe, us_client, us_customer, spoil
+):
+    order, payment, _ = placed(us_client, us_customer)
+    intent = dict(fake_stripe.confirm(payment.provider_ref, "authorized"), **spoil)
+    response, _ = deliver(us_client, fake_stripe, "payment_intent.succeeded", intent)
+    assert (response.status_code, response.json()["code"]) == (400, "event_invalid")
+    assert state(order) == ("pending", "unpaid", "requires_payment_method")
+    assert not ProviderEvent.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "spoil",
+    [
+        {"created": 10**20},
+        {"created": "soon"},
+        {"id": "e" * 300},
+        {"type": "t" * 200},
+        {"data": []},
+    ],
+    ids=lambda spoil: next(iter(spoil)),
+)
+def test_a_signed_but_unreadable_event_is_400(fake_stripe, us_client, us_customer, spoil):
+    order, payment, _ = placed(us_client, us_customer)
+    intent = fake_stripe.confirm(payment.provider_ref, "authorized")
+    event = fake_stripe.event("payment_intent.amount_capturable_updated", intent) | spoil
+    body, header = fake_stripe.signed(event)
+    response = us_client.post(
+        WEBHOOK, data=body, content_type="application/json", HTTP_STRIPE_SIGNATURE=header
+    )
+    assert (response.status_code, response.json()["code"]) == (400, "event_invalid")
+    assert state(order) == ("pending", "unpaid", "requires_payment_method")
+
+
+def test_a_customer_typing_the_expiry_note_cannot_bring_an_order_back(
+    fake_stripe, us_client, us_customer
+):
+    order, payment, sku = placed(us_client, us_customer)
+    fake_stripe.fail_next(
+        "POST", f"/v1/payment_intents/{payment.provider_ref}/cancel", "server_error"
+    )
+    us_client.post(f"{ORDERS}{order.order_number}/cancel/", {"reason": "payment_expired"})
+
+    authorize(us_client, fake_stripe, payment)
+
+    assert state(order) == ("cancelled", "voided", "canceled")  # voided, not resumed
+    assert SKU.objects.get(pk=sku.pk).stock == 5
+
+
+def test_a_partial_authorisation_does_not_let_the_order_leave_pending(
+    fake_stripe, us_client, us_customer
+):
+    order, payment, _ = placed(us_client, us_customer)
+    short = dict(fake_stripe.confirm(payment.provider_ref, "authorized"), amount_capturable=100)
+    deliver(us_client, fake_stripe, "payment_intent.amount_capturable_updated", short)
+
+    assert state(order) == ("pending", "unpaid", "requires_capture")
+    with pytest.raises(ApplicationError) as refused:
+        order_transition(order=order, to_status="confirmed", actor=None, by_manager=True)
+    assert refused.value.code == "payment_required"
+
+
+def test_a_late_event_about_a_replaced_payment_leaves_the_order_alone(
+    fake_stripe, us_client, us_customer
+):
+    order, first, _ = placed(us_client, us_customer)
+    us_client.post(f"{ORDERS}{order.order_number}/cancel/")
+    order_transition(order=order, to_status="pending", actor=None, by_manager=True)
+    us_client.post(f"{ORDERS}{order.order_number}/payment/")
+    second = order.payments.exclude(pk=first.pk).get()
+    authorize(us_client, fake_stripe, second)
+
+    deliver(
+        us_client, fake_stripe, "payment_intent.canceled", fake_stripe.intent(first.provider_ref)
+    )
+
+    assert state(order) == ("pending", "authorized", "requires_capture")
+
+
+def _ship_then_roll_back(order):
+    with transaction.atomic():
+        order_transition(order=order, to_status="shipped", actor=None, by_manager=True)
+        raise ApplicationError("a later order in the bulk change was refused")
+
+
+def test_a_capture_whose_change_rolled_back_is_found_and_refunded_on_cancel(
+    fake_stripe, us_client, us_customer
+):
+    order, payment, sku = placed(us_client, us_customer)
+    authorize(us_client, fake_stripe, payment)
+    for status in ("confirmed", "processing"):
+        order_transition(order=order, to_status=status, actor=None, by_manager=True)
+    # A bulk change captured it at Stripe, then failed on another order and rolled back.
+    with pytest.raises(ApplicationError):
+        _ship_then_roll_back(order)
+    assert state(order) == ("processing", "authorized", "requires_capture")
+    assert fake_stripe.intent(payment.provider_ref)["status"] == "succeeded"
+
+    order_transition(order=order, to_status="cancelled", actor=None, by_manager=True)
+
+    assert state(order) == ("cancelled", "refunded", "succeeded")
+    assert fake_stripe.refunded(payment.provider_ref) == 12000
+    assert SKU.objects.get(pk=sku.pk).stock == 5
+
+
+def test_reconciliation_finds_a_capture_whose_change_rolled_back(
+    fake_stripe, us_client, us_customer
+):
+    order, payment, _ = placed(us_client, us_customer)
+    authorize(us_client, fake_stripe, payment)
+    for status in ("confirmed", "processing"):
+        order_transition(order=order, to_status=status, actor=None, by_manager=True)
+    with pytest.raises(ApplicationError):
+        _ship_then_roll_back(order)
+    Payment.objects.filter(pk=payment.pk).update(updated_at=timezone.now() - timedelta(minutes=11))
+
+    assert reconcile_payments() == {"checked": 1, "moved": 1}
+    assert state(order) == ("processing", "paid", "succeeded")
+    order_transition(order=order, to_status="shipped", actor=None, by_manager=True)
+    assert state(order) == ("shipped", "paid", "succeeded")

@@ -562,6 +562,9 @@ class ManagerActivityValuesOutput(serializers.Serializer):
     default_dashboard_range = serializers.ChoiceField(
         choices=ManagerSettings.DashboardRange.choices, required=False
     )
+    amount_refunded = serializers.DecimalField(
+        max_digits=12, decimal_places=2, required=False, help_text="order_refunded."
+    )
 
 
 class ManagerActivityFiltersOutput(serializers.Serializer):
@@ -585,6 +588,13 @@ class ManagerActivityMetadataOutput(serializers.Serializer):
     after = ManagerActivityValuesOutput(required=False)
     filters = ManagerActivityFiltersOutput(required=False, help_text="orders_exported.")
     format = serializers.CharField(required=False, help_text="orders_exported: csv.")
+    reason = serializers.CharField(required=False, help_text="order_refunded.")
+    method = serializers.ChoiceField(
+        choices=RefundMethod.choices, required=False, help_text="order_refunded."
+    )
+    amount = serializers.DecimalField(
+        max_digits=12, decimal_places=2, required=False, help_text="order_refunded."
+    )
 
 
 class ManagerActivityOutput(serializers.ModelSerializer):

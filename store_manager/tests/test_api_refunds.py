@@ -11,6 +11,7 @@ from orders.services.payment_events import payment_reconcile
 from orders.services.transitions import order_transition
 from orders.tests.helpers import checkout, fill_cart, priced_sku
 from store_manager.models import ManagerActivityLog
+from store_manager.services import orders as manager_orders
 from store_manager.tests.manager_api_support import (
     ALL_FLAGS,
     BASE,
@@ -159,3 +160,40 @@ def test_a_manager_without_can_refund_is_refused():
     response = client_of(manager).post(URL.format(order.order_number), {"amount": "1.00"})
     assert (response.status_code, response.json()["code"]) == (403, "permission_denied")
     assert not Refund.objects.exists()
+
+
+def test_a_refund_whose_record_rolled_back_neither_blocks_the_next_nor_gets_lost(
+    fake_stripe, us_manager, monkeypatch
+):
+    order = shipped_card_order(fake_stripe)
+    client = client_of(us_manager)
+
+    def broken(**kwargs):
+        raise RuntimeError("the database went away after Stripe refunded")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(manager_orders, "activity_log_write", broken)
+        lost = client.post(URL.format(order.order_number), {"amount": "20.00"})
+    assert lost.status_code == 500
+    assert not Refund.objects.exists()  # rolled back, though Stripe refunded $20
+
+    # The next refund is a different refund: a different key, no idempotency conflict.
+    response = client.post(URL.format(order.order_number), {"amount": "30.00"})
+    assert response.status_code == 200, response.json()
+    pi = order.payments.get().provider_ref
+    assert fake_stripe.refunded(pi) == 5000
+
+    # Stripe's refund.created event for the lost one records it: the books match the bank.
+    lost_refund = next(r for r in fake_stripe.refunds if r["amount"] == 2000)
+    event = fake_stripe.event("refund.created", lost_refund)
+    body, header = fake_stripe.signed(event)
+    applied = client.post(
+        "/api/v1/payments/stripe/webhook/",
+        data=body,
+        content_type="application/json",
+        HTTP_STRIPE_SIGNATURE=header,
+    )
+    assert applied.json() == {"result": "applied"}
+    payment = order.payments.get()
+    assert payment.amount_refunded == Decimal("50.00")
+    assert sorted(r.amount for r in payment.refunds.all()) == [Decimal("20.00"), Decimal("30.00")]
