@@ -14,7 +14,7 @@ from orders.models import (
     PaymentMethodType,
     Refund,
 )
-from orders.services.payments import AWAITING_CUSTOMER
+from orders.services.payments import AWAITING_CUSTOMER, AWAITING_ORDER
 from orders.services.transitions import CUSTOMER_CANCELLABLE
 from users.api.serializers import AddressInput
 
@@ -135,7 +135,7 @@ class CustomerPaymentOutput(PaymentOutput):
         read_only_fields = fields
 
     def get_client_secret(self, payment: Payment) -> str | None:
-        if payment.status in AWAITING_CUSTOMER and payment.order.status == OrderStatus.PENDING:
+        if payment.status in AWAITING_CUSTOMER and payment.order.status in AWAITING_ORDER:
             return payment.client_secret or None
         return None
 

@@ -720,3 +720,21 @@ def test_reconciliation_finds_a_capture_whose_change_rolled_back(
     assert state(order) == ("processing", "paid", "succeeded")
     order_transition(order=order, to_status="shipped", actor=None, by_manager=True)
     assert state(order) == ("shipped", "paid", "succeeded")
+
+
+def test_a_confirmed_order_whose_authorisation_lapsed_can_be_paid_again(
+    fake_stripe, us_client, us_customer
+):
+    order, payment, _ = placed(us_client, us_customer)
+    authorize(us_client, fake_stripe, payment)
+    order_transition(order=order, to_status="confirmed", actor=None, by_manager=True)
+    lapsed = dict(fake_stripe.intent(payment.provider_ref), status="canceled")
+    deliver(us_client, fake_stripe, "payment_intent.canceled", lapsed)
+    assert state(order) == ("confirmed", "unpaid", "requires_payment_method")
+
+    again = us_client.post(f"{ORDERS}{order.order_number}/payment/")
+    assert again.status_code == 200
+    assert again.json()["payment"]["client_secret"].startswith("pi_")
+    authorize(us_client, fake_stripe, Order.objects.get(pk=order.pk).live_payment)
+    order_transition(order=order, to_status="processing", actor=None, by_manager=True)
+    assert state(order) == ("processing", "authorized", "requires_capture")
