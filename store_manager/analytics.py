@@ -271,15 +271,16 @@ _LIVE = ~Q(status=OrderStatus.CANCELLED)
 _MONEY = DecimalField(max_digits=14, decimal_places=2)
 
 
-def _payments_total(field: str) -> Subquery:
+def payments_total(field: str, order_ref: str = "pk") -> Subquery:
     """The sum of ``field`` over an order's payments (NULL without one), per order.
 
     A correlated subquery rather than a join: joining payments would repeat an
     order with two payments (a cancelled one and its replacement) and count
-    its total, items and customer twice.
+    its total, items and customer twice. ``order_ref`` names the order's id in
+    the outer query (``"order_id"`` from an order item).
     """
     totals = (
-        Payment.objects.filter(order=OuterRef("pk"))
+        Payment.objects.filter(order=OuterRef(order_ref))
         .order_by()
         .values("order")
         .annotate(amount=Sum(field))
@@ -296,10 +297,10 @@ def _order_aggregates() -> dict[str, object]:
         "new_customers": Count("id", filter=_LIVE & Q(_is_first_order())),
         # Every order of the period, cancelled ones too (a refund can follow a cancellation).
         "paid_amount": Coalesce(
-            Sum(_payments_total("amount_captured")), Value(ZERO), output_field=_MONEY
+            Sum(payments_total("amount_captured")), Value(ZERO), output_field=_MONEY
         ),
         "refunded_amount": Coalesce(
-            Sum(_payments_total("amount_refunded")), Value(ZERO), output_field=_MONEY
+            Sum(payments_total("amount_refunded")), Value(ZERO), output_field=_MONEY
         ),
     }
 

@@ -6,10 +6,11 @@ from collections.abc import Iterator
 from datetime import datetime
 from decimal import Decimal
 
-from django.db.models import DecimalField, OuterRef, Subquery, Sum, Value
+from django.db.models import Value
 from django.db.models.functions import Coalesce
 
-from orders.models import OrderItem, Payment
+from orders.models import OrderItem
+from store_manager.analytics import payments_total
 from store_manager.selectors.orders import OrderFilters, manager_orders
 
 EXPORT_COLUMNS: tuple[tuple[str, str], ...] = (
@@ -57,8 +58,8 @@ def manager_export_rows(
     items = (
         OrderItem.objects.filter(order__in=orders.values("pk"))
         .annotate(
-            order_paid_amount=_order_payments_sum("amount_captured"),
-            order_refunded_amount=_order_payments_sum("amount_refunded"),
+            order_paid_amount=_paid("amount_captured"),
+            order_refunded_amount=_paid("amount_refunded"),
         )
         .order_by(f"{sign}order__{field}", f"{sign}order_id", "id")
         .values_list(*(source for _, source in EXPORT_COLUMNS))
@@ -66,14 +67,7 @@ def manager_export_rows(
     return items.iterator(chunk_size=EXPORT_CHUNK_SIZE)
 
 
-def _order_payments_sum(field: str) -> Coalesce:
-    """What the item's order's payments add up to (captured or refunded), 0 without any."""
-    money = DecimalField(max_digits=14, decimal_places=2)
-    total = (
-        Payment.objects.filter(order_id=OuterRef("order_id"))
-        .order_by()
-        .values("order_id")
-        .annotate(total=Sum(field))
-        .values("total")
-    )
-    return Coalesce(Subquery(total, output_field=money), Value(Decimal("0.00")), output_field=money)
+def _paid(field: str) -> Coalesce:
+    """The item's order's payments summed (the analytics' own subquery), 0 without any."""
+    total = payments_total(field, "order_id")
+    return Coalesce(total, Value(Decimal("0.00")), output_field=total.output_field)
