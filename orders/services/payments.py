@@ -358,7 +358,7 @@ def payment_sync(
     )
     if intent.client_secret and not payment.client_secret:
         payment.client_secret = intent.client_secret
-    if intent.amount != payment.amount:
+    if intent.amount and intent.amount != payment.amount:  # (cash answers carry no amount)
         logger.error("Payment %s: the provider holds %s for %s", payment.pk, intent.amount, order)
     payment.save()
     replaced = (

@@ -738,3 +738,23 @@ def test_a_confirmed_order_whose_authorisation_lapsed_can_be_paid_again(
     authorize(us_client, fake_stripe, Order.objects.get(pk=order.pk).live_payment)
     order_transition(order=order, to_status="processing", actor=None, by_manager=True)
     assert state(order) == ("processing", "authorized", "requires_capture")
+
+
+def test_a_cash_order_cancelled_and_resumed_keeps_one_live_payment_and_logs_no_error(
+    customer, customer_client, caplog
+):
+    sku = priced_sku(stock=5)
+    fill_cart(customer, (sku, 1))
+    number = customer_client.post(
+        ORDERS, {"address": INLINE_KG, "payment_method": "cash_on_delivery"}, format="json"
+    ).json()["order_number"]
+    order = Order.objects.get(order_number=number)
+    with caplog.at_level("ERROR", logger="marque.payments"):
+        customer_client.post(f"{ORDERS}{number}/cancel/")
+        order_transition(order=order, to_status="pending", actor=None, by_manager=True)
+    assert caplog.records == []
+    assert state(order) == ("pending", "unpaid", "due_on_delivery")
+    assert list(order.payments.values_list("status", flat=True).order_by("id")) == [
+        "canceled",
+        "due_on_delivery",
+    ]
