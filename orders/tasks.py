@@ -39,6 +39,14 @@ SMS_STATUSES = frozenset({OrderStatus.SHIPPED, OrderStatus.DELIVERED})
 SEND_SMS = send_sms_task.name
 
 
+def _already_told(order: Order, **marker: Any) -> bool:
+    """Inside the caller's transaction, with the order row locked: is the customer's
+    notification carrying `marker` already there? Two copies of one task (a redelivery
+    while the first still runs) queue on the lock, and the second finds the first's."""
+    Order.objects.select_for_update().filter(pk=order.pk).first()
+    return Notification.objects.filter(user=order.user, **marker).exists()
+
+
 def _notify_customer(order: Order, status: str, event_id: int, note: str = "") -> None:
     """One in-app message (and, for some statuses, one SMS) per status change.
 
@@ -49,8 +57,7 @@ def _notify_customer(order: Order, status: str, event_id: int, note: str = "") -
     failure or a killed worker between the two can no longer lose it.
     """
     with transaction.atomic():
-        Order.objects.select_for_update().filter(pk=order.pk).first()
-        if Notification.objects.filter(user=order.user, data__event=event_id).exists():
+        if _already_told(order, data__event=event_id):
             return
         expired = status == OrderStatus.CANCELLED and note == PAYMENT_EXPIRED
         message = EXPIRED_MESSAGE if expired else CUSTOMER_MESSAGES[status]
@@ -106,8 +113,7 @@ def notify_payment_refunded(order_id: int, refund_id: int, **event: Any) -> None
         return
     order = refund.payment.order
     with transaction.atomic():
-        Order.objects.select_for_update().filter(pk=order.pk).first()
-        if Notification.objects.filter(user=order.user, data__refund=refund.pk).exists():
+        if _already_told(order, data__refund=refund.pk):
             return
         notify_user(
             user=order.user,

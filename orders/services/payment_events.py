@@ -67,7 +67,7 @@ def webhook_receive(*, provider_name: str, body: bytes, signature: str) -> str:
         raise PaymentNotFound(f"No payment {ref} here.")
     try:
         with transaction.atomic():
-            order = Order.objects.select_for_update().get(pk=payment.order_id)
+            order, payment = _locked(payment)
             if ProviderEvent.objects.filter(provider=provider.name, event_id=event.id).exists():
                 return "replayed"
             ProviderEvent.objects.create(
@@ -77,7 +77,7 @@ def webhook_receive(*, provider_name: str, body: bytes, signature: str) -> str:
                 payment=payment,
                 created_at=event.created,
             )
-            _apply(order=order, payment_id=payment.pk, event=event)
+            _apply(order=order, payment=payment, event=event)
     except IntegrityError:
         # The same event delivered twice at once: the other delivery applied it.
         if ProviderEvent.objects.filter(provider=provider.name, event_id=event.id).exists():
@@ -86,9 +86,16 @@ def webhook_receive(*, provider_name: str, body: bytes, signature: str) -> str:
     return "applied"
 
 
-def _apply(*, order: Order, payment_id: int, event: WebhookEvent) -> None:
-    payment = Payment.objects.select_for_update().get(pk=payment_id)
-    payment.order = order
+def _locked(payment: Payment) -> tuple[Order, Payment]:
+    """The payment's order and the payment, read again with their rows locked (order first,
+    as every path that changes an order locks it)."""
+    order = Order.objects.select_for_update().get(pk=payment.order_id)
+    locked = Payment.objects.select_for_update().get(pk=payment.pk)
+    locked.order = order
+    return order, locked
+
+
+def _apply(*, order: Order, payment: Payment, event: WebhookEvent) -> None:
     if event.intent is not None:
         if event.intent.currency != order.currency:
             logger.error(
@@ -98,8 +105,6 @@ def _apply(*, order: Order, payment_id: int, event: WebhookEvent) -> None:
                 order.currency,
             )
             return
-        if not payment.provider_ref:
-            payment.provider_ref = event.intent.ref
         payments.payment_sync(order=order, payment=payment, intent=event.intent, at=event.created)
         settle(order=order, payment=payment)
     elif event.refund is not None and payment.status == P.SUCCEEDED:
@@ -174,9 +179,7 @@ def payment_hold_expire(order_id: int) -> bool:
         return False
     fresh = _fetch(payment)
     with transaction.atomic():
-        order = Order.objects.select_for_update().get(pk=order_id)
-        payment = Payment.objects.select_for_update().get(pk=payment.pk)
-        payment.order = order
+        order, payment = _locked(payment)
         if fresh is not None:
             payments.payment_sync(order=order, payment=payment, intent=fresh, at=_read_at())
         if (
@@ -224,12 +227,11 @@ def overdue_payments(
     provider payment created in it that is not cancelled.
     """
     queryset = Payment.objects.exclude(provider_ref="").exclude(status=P.CANCELED)
-    if created_from is not None or created_to is not None:
-        if created_from is not None:
-            queryset = queryset.filter(created_at__gte=created_from)
-        if created_to is not None:
-            queryset = queryset.filter(created_at__lt=created_to)
-    else:
+    if created_from is not None:
+        queryset = queryset.filter(created_at__gte=created_from)
+    if created_to is not None:
+        queryset = queryset.filter(created_at__lt=created_to)
+    if created_from is None and created_to is None:
         quiet_since = timezone.now() - timedelta(minutes=settings.PAYMENT_RECONCILE_AFTER_MINUTES)
         open_states = [*payments.AWAITING_CUSTOMER, P.PROCESSING]
         queryset = queryset.filter(
@@ -253,9 +255,7 @@ def payment_reconcile(payment_id: int) -> bool:
     if fresh is None:
         return False
     with transaction.atomic():
-        order = Order.objects.select_for_update().get(pk=payment.order_id)
-        payment = Payment.objects.select_for_update().get(pk=payment_id)
-        payment.order = order
+        order, payment = _locked(payment)
         moved = payments.payment_sync(order=order, payment=payment, intent=fresh, at=_read_at())
         settle(order=order, payment=payment)
     return moved

@@ -56,6 +56,9 @@ logger = logging.getLogger("marque.payments")
 
 P = PaymentState
 ZERO = Decimal("0.00")
+# Why a payment has no provider intent yet (`payment.last_error`).
+PROVIDER_UNAVAILABLE = "provider_unavailable"
+PROVIDER_REFUSED = "payment_refused"
 # Set by the expiry task as the cancel note: a late authorisation may bring such an order back.
 PAYMENT_EXPIRED = "payment_expired"
 # States in which the customer still has to act; an order in them expires.
@@ -175,11 +178,11 @@ def payment_method_token(*, user: User, market: str, method: str, payment_method
 
 
 def check_method(*, market: str, method: str) -> None:
-    if method not in methods_available(market):
+    offered = methods_available(market)
+    if method not in offered:
         raise PaymentMethodUnavailable(
-            f"{method} is not offered in {market}; choose one of "
-            f"{', '.join(methods_available(market)) or 'none'}.",
-            extra={"payment_methods": methods_available(market)},
+            f"{method} is not offered in {market}; choose one of {', '.join(offered) or 'none'}.",
+            extra={"payment_methods": offered},
         )
 
 
@@ -220,8 +223,9 @@ def payment_open(order: Order) -> Payment | None:
 
     Idempotent: the key is the order number and payment id, so a retried
     checkout or a second call returns the same intent. Raises
-    `PaymentProviderUnavailable` if the provider cannot be reached (the order
-    stays, holding its stock until `expires_at`; calling again retries).
+    `PaymentProviderUnavailable` if the provider cannot be reached, or
+    `PaymentRefused`, after noting why in `payment.last_error` (the order stays,
+    holding its stock until `expires_at`; `payment_resume` tries again).
     """
     if not provider_for(market=order.market, method=order.payment_method).needs_customer:
         return None  # cash: nothing to make at a provider
@@ -229,13 +233,20 @@ def payment_open(order: Order) -> Payment | None:
     if payment is None or payment.provider_ref or order.status not in AWAITING_ORDER:
         return payment
     payment.order = order
-    intent = provider_of(payment).create(
-        amount=payment.amount,
-        currency=order.currency,
-        order_number=order.order_number,
-        idempotency_key=_key(payment, "create"),
-        payment_method_token=payment.payment_method_token,
-    )
+    try:
+        intent = provider_of(payment).create(
+            amount=payment.amount,
+            currency=order.currency,
+            order_number=order.order_number,
+            idempotency_key=_key(payment, "create"),
+            payment_method_token=payment.payment_method_token,
+        )
+    except PaymentProviderUnavailable:
+        _note_error(payment, PROVIDER_UNAVAILABLE)
+        raise
+    except PaymentRefused:  # e.g. a saved card the provider no longer knows
+        _note_error(payment, PROVIDER_REFUSED)
+        raise
     with transaction.atomic():
         locked = Order.objects.select_for_update().get(pk=order.pk)
         payment = Payment.objects.get(pk=payment.pk)
@@ -250,16 +261,11 @@ def payment_open(order: Order) -> Payment | None:
     return payment
 
 
-def payment_note_error(order: Order, error: str) -> None:
+def _note_error(payment: Payment, error: str) -> None:
     """Remember why the intent could not be made (shown as `payment.last_error`)."""
-    Payment.objects.filter(order=order, provider_ref="").exclude(status=P.CANCELED).update(
+    Payment.objects.filter(pk=payment.pk, provider_ref="").update(
         last_error=error, updated_at=timezone.now()
     )
-
-
-# Why a payment has no provider intent yet (`payment.last_error`).
-PROVIDER_UNAVAILABLE = "provider_unavailable"
-PROVIDER_REFUSED = "payment_refused"
 
 
 def payment_resume(*, user: User, order_number: str, payment_method_id: int | None = None) -> Order:
@@ -274,28 +280,15 @@ def payment_resume(*, user: User, order_number: str, payment_method_id: int | No
     order = Order.objects.filter(user=user, order_number=order_number).first()
     if order is None:
         raise NotFound("No such order.")
-    if order.payment_method != PaymentMethodType.CARD or order.status not in AWAITING_ORDER:
-        raise Conflict(
-            "Only a card order not yet shipped or cancelled waits for its payment.",
-            code="invalid_transition",
-            extra={"status": order.status},
-        )
+    _check_awaits_payment(order)
     token = payment_method_token(
         user=user, market=order.market, method=order.payment_method,
         payment_method_id=payment_method_id,
     )  # fmt: skip
     with transaction.atomic():
         locked = Order.objects.select_for_update().get(pk=order.pk)
-        if locked.status not in AWAITING_ORDER:
-            raise Conflict(
-                "Only a card order not yet shipped or cancelled waits for its payment.",
-                code="invalid_transition",
-                extra={"status": locked.status},
-            )
+        _check_awaits_payment(locked)  # again, under the lock
         payment = _locked_payment(locked)
-        if payment is None and locked.status != OrderStatus.PENDING:
-            payment_replace(order=locked)
-            payment = _locked_payment(locked)
         # A payment never made at the provider is made anew (a new key: the provider
         # keeps the first answer, a 500 too, for its key).
         replace = payment is not None and not payment.provider_ref
@@ -303,17 +296,19 @@ def payment_resume(*, user: User, order_number: str, payment_method_id: int | No
             payment.status = P.CANCELED
             payment.save(update_fields=["status", "updated_at"])
             payment = None
-        if payment is None:
+        if payment is None:  # never made, or cancelled by the provider
             payment_start(order=locked, token=token)
-    try:
-        payment = payment_open(locked)
-    except PaymentProviderUnavailable:
-        payment_note_error(locked, PROVIDER_UNAVAILABLE)
-        raise
-    except PaymentRefused:
-        payment_note_error(locked, PROVIDER_REFUSED)
-        raise
+    payment_open(locked)
     return locked
+
+
+def _check_awaits_payment(order: Order) -> None:
+    if order.payment_method != PaymentMethodType.CARD or order.status not in AWAITING_ORDER:
+        raise Conflict(
+            "Only a card order not yet shipped or cancelled waits for its payment.",
+            code="invalid_transition",
+            extra={"status": order.status},
+        )
 
 
 # --------------------------------------------------------------------------- applying states
@@ -409,9 +404,8 @@ def payment_void(*, order: Order, payment: Payment, strict: bool) -> None:
         # already cancelled): read it, and give captured money back.
         intent = provider.retrieve(payment.provider_ref, currency=order.currency)
         payment_sync(order=order, payment=payment, intent=intent)
-        if payment.status == P.SUCCEEDED and payment.refundable > 0:
-            _refund(order=order, payment=payment, amount=payment.refundable, method=None,
-                    reason="order cancelled", actor=None)  # fmt: skip
+        if payment.status == P.SUCCEEDED:
+            _refund_rest(order=order, payment=payment)
         elif payment.status != P.CANCELED and strict:
             raise
         return
@@ -465,15 +459,7 @@ def _capture(*, order: Order, payment: Payment, provider: Provider) -> None:
 
 def _cancel(*, order: Order, payment: Payment, provider: Provider) -> None:
     if payment.status == P.SUCCEEDED:
-        if payment.refundable > 0:
-            _refund(
-                order=order,
-                payment=payment,
-                amount=payment.refundable,
-                method=None,
-                reason="order cancelled",
-                actor=None,
-            )
+        _refund_rest(order=order, payment=payment)
         return
     if not payment.provider_ref and provider.needs_customer:
         # No intent was ever made: nothing to cancel at the provider.
@@ -487,6 +473,13 @@ def _cancel(*, order: Order, payment: Payment, provider: Provider) -> None:
 
 
 # --------------------------------------------------------------------------- refunds
+
+
+def _refund_rest(*, order: Order, payment: Payment) -> None:
+    """A cancelled order's captured money goes back, all that is left of it."""
+    if payment.refundable > 0:
+        _refund(order=order, payment=payment, amount=payment.refundable, method=None,
+                reason="order cancelled", actor=None)  # fmt: skip
 
 
 def payment_refund(
