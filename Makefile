@@ -10,7 +10,7 @@ PORT   ?= 8000
 RUN_STAMP := $(VENV)/.installed-run
 DEV_STAMP := $(VENV)/.installed-dev
 
-.PHONY: run test lint format migrations-check migrate seed worker beat bench clean bench-checkout bench-manager
+.PHONY: run test lint format migrations-check migrate seed asgi worker beat bench clean bench-checkout bench-manager
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,7 +23,8 @@ $(DEV_STAMP): requirements.txt requirements-dev.txt | $(BIN)/python
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	@touch $@ $(RUN_STAMP)
 
-## Install, migrate, seed the demo store and serve the API on http://$(HOST):$(PORT)
+## Install, migrate, seed the demo store and serve the API on http://$(HOST):$(PORT) and
+## WebSocket events on ws://$(HOST):$(PORT)/ws/v1/events/ (daphne's runserver: one ASGI process)
 run: migrate seed
 	$(BIN)/python manage.py runserver $(HOST):$(PORT)
 
@@ -48,6 +49,11 @@ format: $(DEV_STAMP)
 
 migrations-check: $(DEV_STAMP)
 	DJANGO_SETTINGS_MODULE=main.settings.test $(BIN)/python manage.py makemigrations --check --dry-run
+
+## The ASGI server alone (HTTP and WebSocket), as production runs it beside gunicorn (ASGI_PORT)
+ASGI_PORT ?= 8001
+asgi: $(RUN_STAMP)
+	$(BIN)/daphne -b $(HOST) -p $(ASGI_PORT) main.asgi:application
 
 ## Celery worker and beat (need REDIS_URL)
 worker: $(RUN_STAMP)

@@ -25,6 +25,7 @@ urlpatterns = [
     path("", include("reviews.api.urls")),
     path("", include("banners.api.urls")),
     path("manager/", include("store_manager.api.urls")),
+    path("realtime/", include("realtime.api.urls")),
     # Last: any other /api/v1/ URL is the JSON 404, with DEBUG on too (Django's debug
     # page would otherwise answer a frontend developer's typo in HTML).
     re_path(r"^.*/$", api_not_found, name="not-found"),

@@ -25,6 +25,7 @@ list, and a test keeps the two equal.
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -50,12 +51,19 @@ class DomainEvent:
         if name not in self.subscribers:
             self.subscribers.append(name)
 
-    def publish(self, *, event_id: int, **payload: Any) -> None:
-        """Inside the change's transaction: one outbox message per subscriber."""
+    def publish(self, *, event_id: int | None = None, **payload: Any) -> None:
+        """Inside the change's transaction: one outbox message per subscriber.
+
+        An event with no row of its own to name it (a stock level crossing the
+        threshold) passes no `event_id` and gets a random 62-bit one, which every
+        redelivery of its messages carries unchanged.
+        """
         if set(payload) != set(self.payload):
             raise TypeError(f"{self.name} carries {sorted(self.payload)}, got {sorted(payload)}")
         if _quiet.get() or not self.subscribers:
             return
+        if event_id is None:
+            event_id = secrets.randbits(62)
         kwargs = {"event_id": event_id, **payload}
         outbox_publish_all([(task, (), kwargs) for task in self.subscribers])
 

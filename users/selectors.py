@@ -3,6 +3,8 @@ so another user's object is a 404 by construction."""
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
 
@@ -27,11 +29,16 @@ def payment_method_get(*, user: User, payment_method_id: int) -> PaymentMethod:
     return get_object_or_404(payment_method_list(user=user), pk=payment_method_id)
 
 
-def notification_list(*, user: User, is_read: bool | None = None) -> QuerySet[Notification]:
-    """The user's notifications, newest first; optionally only read or unread ones."""
+def notification_list(
+    *, user: User, is_read: bool | None = None, since: datetime | None = None
+) -> QuerySet[Notification]:
+    """The user's notifications, newest first; optionally only read or unread ones, and
+    only those created at or after `since` (a client catching up after a reconnect)."""
     queryset = Notification.objects.filter(user=user)
     if is_read is not None:
         queryset = queryset.filter(is_read=is_read)
+    if since is not None:
+        queryset = queryset.filter(created_at__gte=since)
     return queryset.order_by("-created_at", "-pk")
 
 

@@ -18,6 +18,8 @@ ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 
 INSTALLED_APPS = [
+    # First: its `runserver` serves ASGI (HTTP and WebSocket) for `make run`.
+    "daphne",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -34,6 +36,7 @@ INSTALLED_APPS = [
     "axes",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "channels",
     # MARQUE
     "outbox",
     "users",
@@ -42,6 +45,7 @@ INSTALLED_APPS = [
     "reviews",
     "banners",
     "store_manager",
+    "realtime",
     "demo",
 ]
 
@@ -134,6 +138,30 @@ if REDIS_URL:
     }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+# --- Real-time (SPEC §9, docs/REALTIME.md) ----------------------------------------
+# With Redis, events reach sockets held by any ASGI process; without it (make run,
+# SQLite tests), the in-memory layer serves the one process that holds them all.
+# A socket's queue holds REALTIME_SOCKET_BACKLOG frames for REALTIME_FRAME_TTL seconds:
+# a client too slow to take them loses the newest (delivery is at most once) and
+# never holds back anyone else.
+REALTIME_SOCKET_BACKLOG = 100
+REALTIME_FRAME_TTL = 30
+if REDIS_URL:
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {
+                # A connect timeout only: a socket's receive blocks in Redis for 5 s by design.
+                "hosts": [{"address": REDIS_URL, "socket_connect_timeout": 1}],
+                "prefix": "marque:rt",
+                "capacity": REALTIME_SOCKET_BACKLOG,
+                "expiry": REALTIME_FRAME_TTL,
+            },
+        }
+    }
+else:
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
 CELERY_BROKER_URL = REDIS_URL or "memory://localhost/"
 CELERY_RESULT_BACKEND = None
@@ -433,6 +461,8 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {
         "otp_ip": env_str("THROTTLE_OTP_IP", "20/hour"),
         "auth": env_str("THROTTLE_AUTH", "60/min"),
+        # WebSocket tickets per user: a reconnecting client needs one per attempt.
+        "realtime_ticket": "30/min",
     },
 }
 

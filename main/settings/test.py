@@ -6,7 +6,7 @@ Celery always runs eagerly here; a test that needs a real worker says so itself.
 import os
 
 from main.settings.base import *  # noqa: F403
-from main.settings.base import REDIS_CACHE_OPTIONS, REDIS_URL
+from main.settings.base import CHANNEL_LAYERS, REDIS_CACHE_OPTIONS, REDIS_URL
 
 DEBUG = False
 SECRET_KEY = "test-only-secret-key-that-is-long-enough-for-hmac-signing-0123456789"  # noqa: S105
@@ -28,6 +28,17 @@ if REDIS_URL:
             "LOCATION": f"{base_url}/{db_number}",
             "KEY_PREFIX": "marque-test",
             "OPTIONS": REDIS_CACHE_OPTIONS,
+        }
+    }
+    # …and its own channel-layer prefix: one process's groups never reach another's sockets.
+    CHANNEL_LAYERS = {
+        "default": {
+            **CHANNEL_LAYERS["default"],
+            "CONFIG": {
+                **CHANNEL_LAYERS["default"]["CONFIG"],
+                "hosts": [{"address": f"{base_url}/{db_number}", "socket_connect_timeout": 1}],
+                "prefix": f"marque-test:rt:{worker}",
+            },
         }
     }
 

@@ -28,6 +28,7 @@ from django.db.models.functions import Greatest
 
 from main.exceptions import Conflict
 from main.http_cache import catalogue_cache_invalidate_on_commit
+from products.events import stock_low
 from products.models import SKU, Product
 from products.services.listing import listing_sync_stock, lock_products
 
@@ -147,14 +148,18 @@ def _move(locked: Mapping[int, SKU], deltas: Mapping[int, int]) -> None:
     changed = []
     sold: Counter[int] = Counter()
     visible_change = False
+    fell_low = []
     for sku_id, delta in deltas.items():
         sku = locked[sku_id]
         before = availability(sku.stock)
         sku.stock += delta
         visible_change |= availability(sku.stock) != before
+        if _fell_low(sku.stock - delta, sku.stock):
+            fell_low.append(sku_id)
         changed.append(sku)
         sold[sku.product_id] -= delta
     SKU.objects.bulk_update(changed, ["stock"])
+    stock_low(fell_low)
     if visible_change:
         catalogue_cache_invalidate_on_commit()
     # Products are locked in id order before the UPDATE, whose own row order the
@@ -173,6 +178,11 @@ def _move(locked: Mapping[int, SKU], deltas: Mapping[int, int]) -> None:
     listing_sync_stock(sold)
 
 
+def _fell_low(before: int, after: int) -> bool:
+    """Stock crossed the threshold downwards: managers hear of it once (stock.low)."""
+    return before > settings.LOW_STOCK_THRESHOLD >= after
+
+
 # --- Staff: adjustments ----------------------------------------------------------------------
 
 
@@ -184,6 +194,8 @@ def sku_stock_adjust(*, sku_id: int, delta: int) -> int:
             raise StockAdjustmentRefused()
         catalogue_cache_invalidate_on_commit()
         sku = SKU.objects.values("stock", "product_id").get(pk=sku_id)
+        if _fell_low(sku["stock"] - delta, sku["stock"]):
+            stock_low([sku_id])
         # SKU, then its product (checkout's order): the copy reads the committed stock of
         # every SKU of the product, not a snapshot a concurrent sale is about to change.
         lock_products([sku["product_id"]])

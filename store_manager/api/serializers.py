@@ -502,6 +502,7 @@ class ManagerReportOutput(serializers.ModelSerializer):
 class ManagerNotificationFilterInput(serializers.Serializer):
     priority = serializers.ChoiceField(choices=ManagerNotification.Priority.choices, required=False)
     is_read = serializers.BooleanField(required=False, allow_null=True, default=None)
+    since = serializers.DateTimeField(required=False, default=None)
 
 
 class ManagerNotificationDataOutput(serializers.Serializer):

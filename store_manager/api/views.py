@@ -606,6 +606,12 @@ class NotificationListView(ManagerAPIView):
         parameters=[
             OpenApiParameter("priority", OpenApiTypes.STR, enum=_PRIORITIES),
             OpenApiParameter("is_read", OpenApiTypes.BOOL),
+            OpenApiParameter(
+                "since",
+                OpenApiTypes.DATETIME,
+                description="Only notifications created at or after this instant (ISO 8601): "
+                "after a WebSocket reconnect, when the socket closed (docs/REALTIME.md).",
+            ),
             OpenApiParameter("page", OpenApiTypes.INT),
             OpenApiParameter("page_size", OpenApiTypes.INT),
         ],

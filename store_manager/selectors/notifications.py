@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.db.models import QuerySet
 
 from main.exceptions import NotFound
@@ -9,9 +11,16 @@ from store_manager.models import ManagerNotification, StoreManager
 
 
 def manager_notification_list(
-    *, manager: StoreManager, priority: str | None = None, is_read: bool | None = None
+    *,
+    manager: StoreManager,
+    priority: str | None = None,
+    is_read: bool | None = None,
+    since: datetime | None = None,
 ) -> QuerySet[ManagerNotification]:
+    """Newest first; `since`: created at or after it (catching up after a socket reconnect)."""
     queryset = ManagerNotification.objects.filter(manager=manager)
+    if since is not None:
+        queryset = queryset.filter(created_at__gte=since)
     if priority:
         queryset = queryset.filter(priority=priority)
     if is_read is not None:

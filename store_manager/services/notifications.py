@@ -8,6 +8,7 @@ from typing import Any
 from django.db.models import Q, QuerySet
 
 from main.markets import Market
+from store_manager.events import manager_notifications_created
 from store_manager.models import ManagerNotification, StoreManager
 
 Type = ManagerNotification.Type
@@ -57,6 +58,7 @@ def notify_managers(
         recipients = recipients.filter(
             Q(settings__isnull=True) | Q(**{f"settings__{switch}": True})
         )
+    manager_ids = list(recipients.values_list("pk", flat=True))
     rows = [
         ManagerNotification(
             manager_id=manager_id,
@@ -67,10 +69,24 @@ def notify_managers(
             data=data or {},
             event_id=event_id,
         )
-        for manager_id in recipients.values_list("pk", flat=True)
+        for manager_id in manager_ids
     ]
-    created = ManagerNotification.objects.bulk_create(rows, ignore_conflicts=event_id is not None)
-    return len(created)
+    if not rows:
+        return 0
+    if event_id is None:
+        created = ManagerNotification.objects.bulk_create(rows)
+        ids = [row.pk for row in created]
+    else:
+        # Conflicts are skipped, so the rows carry no ids: read them (a redelivered
+        # event announces its notifications again; the frames' ids let a client see that).
+        ManagerNotification.objects.bulk_create(rows, ignore_conflicts=True)
+        ids = list(
+            ManagerNotification.objects.filter(
+                type=type, event_id=event_id, manager_id__in=manager_ids
+            ).values_list("pk", flat=True)
+        )
+    manager_notifications_created(ids)
+    return len(rows)
 
 
 def manager_notification_mark_read(*, notification: ManagerNotification) -> ManagerNotification:

@@ -42,6 +42,7 @@ from store_manager.analytics import (
     period_figures,
     top_products,
 )
+from store_manager.events import manager_notifications_created, report_ready
 from store_manager.models import DailyReport, ManagerNotification, ManagerSettings, StoreManager
 from store_manager.services.notifications import managers_of
 from store_manager.services.snapshots import order_instants
@@ -104,7 +105,9 @@ def daily_report_build(*, market: str, report_date: date) -> DailyReport:
     report, created = DailyReport.objects.select_for_update().get_or_create(
         market=market, report_date=report_date, defaults=values
     )
-    if not created and any(getattr(report, f) != v for f, v in values.items()):
+    if created:
+        report_ready(report)
+    elif any(getattr(report, f) != v for f, v in values.items()):
         for field, value in values.items():
             setattr(report, field, value)
         report.save()
@@ -175,7 +178,7 @@ def _claim(report: DailyReport, manager: StoreManager) -> bool:
     """Claim one recipient (create their notification); False if served or claimed before."""
     if not _lock_undelivered(report) or _claims(report).filter(manager=manager).exists():
         return False
-    ManagerNotification.objects.create(
+    notification = ManagerNotification.objects.create(
         manager=manager,
         type=ManagerNotification.Type.REPORT_READY,
         title=f"Daily report {report.report_date:%Y-%m-%d} ({report.market})",
@@ -189,6 +192,7 @@ def _claim(report: DailyReport, manager: StoreManager) -> bool:
             "report_id": report.pk,
         },
     )
+    manager_notifications_created([notification.pk])
     return True
 
 

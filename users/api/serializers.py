@@ -176,6 +176,7 @@ class NotificationFilterInput(serializers.Serializer):
     """Validated from `query_params.dict()`: a missing `is_read` means "all"."""
 
     is_read = serializers.BooleanField(required=False, allow_null=True, default=None)
+    since = serializers.DateTimeField(required=False, default=None)
 
 
 class CountOutput(serializers.Serializer):

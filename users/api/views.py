@@ -204,7 +204,13 @@ class NotificationViewSet(_OwnedViewSet):
         parameters=[
             OpenApiParameter(
                 "is_read", OpenApiTypes.BOOL, description="Only read (true) or unread (false)."
-            )
+            ),
+            OpenApiParameter(
+                "since",
+                OpenApiTypes.DATETIME,
+                description="Only messages created at or after this instant (ISO 8601): "
+                "after a WebSocket reconnect, when the socket closed (docs/REALTIME.md).",
+            ),
         ],
         responses=NotificationOutput(many=True),
     )
@@ -212,7 +218,9 @@ class NotificationViewSet(_OwnedViewSet):
         query = NotificationFilterInput(data=request.query_params.dict())
         query.is_valid(raise_exception=True)
         notifications = selectors.notification_list(
-            user=request.user, is_read=query.validated_data["is_read"]
+            user=request.user,
+            is_read=query.validated_data["is_read"],
+            since=query.validated_data["since"],
         )
         return paginated_response(self, notifications, NotificationOutput)
 

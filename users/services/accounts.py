@@ -14,6 +14,7 @@ from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, Ou
 
 from main.exceptions import ApplicationError, InvalidInput
 from main.markets import MarketMismatch, market_config, parse_phone
+from users.events import notification_created
 from users.models import Address, Notification, PaymentMethod, User
 
 # --- Errors ------------------------------------------------------------------------
@@ -364,6 +365,7 @@ def notify_user(
     notification = Notification(user=user, type=type, title=title, body=body, data=data or {})
     notification.full_clean(exclude=("user",))
     notification.save()
+    notification_created(notification)
     return notification
 
 

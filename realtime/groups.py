@@ -1,0 +1,28 @@
+"""Channel-layer group names: who hears what (docs/REALTIME.md, "Who receives what").
+
+- `user.<id>`: a customer's own events, and the control messages of that
+  user's sockets (check your access again);
+- `managers.<market>.revenue` / `managers.<market>.orders`: the market's
+  managers with and without `can_view_revenue` (money fields only reach the first);
+- `manager.<id>.<market>` and `manager.<id>.any`: one manager's notifications
+  about a market, and those about no market.
+"""
+
+from __future__ import annotations
+
+
+def user_group(user_id: int) -> str:
+    return f"user.{user_id}"
+
+
+def managers_group(market: str, *, revenue: bool) -> str:
+    return f"managers.{market}.{'revenue' if revenue else 'orders'}"
+
+
+def managers_groups(market: str) -> tuple[str, str]:
+    """Both manager groups of a market: for frames without money."""
+    return managers_group(market, revenue=True), managers_group(market, revenue=False)
+
+
+def manager_group(manager_id: int, market: str | None) -> str:
+    return f"manager.{manager_id}.{market or 'any'}"
