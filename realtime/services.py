@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 import secrets
 from collections.abc import Iterable
 from typing import Any
@@ -36,13 +37,15 @@ from realtime.groups import manager_group, managers_group, managers_groups, user
 logger = logging.getLogger("marque.realtime")
 
 TICKET_SECONDS = 30
-TICKET_MAX_LENGTH = 64  # token_urlsafe(32) is 43 characters
+# token_urlsafe(32): 43 URL-safe characters. Anything else is refused before the cache.
+_TICKET_SHAPE = re.compile(r"[A-Za-z0-9_-]{43}")
 _TICKET_KEY = "realtime:ticket:{}"
 
 # Channel-layer message types, handled by the consumer's methods of the same name
-# with the dot as an underscore (`realtime_event`, `realtime_recheck`).
+# with the dot as an underscore (`realtime_event`, `realtime_recheck`, `realtime_expire`).
 EVENT = "realtime.event"
 RECHECK = "realtime.recheck"
+EXPIRE = "realtime.expire"
 
 # Client frames (SPEC §9) and the server's answers to them.
 PING = {"type": "ping"}
@@ -73,7 +76,7 @@ def ticket_redeem(ticket: str | None) -> int | None:
 
     Raises the cache's error when it is down (the socket is told to try later).
     """
-    if not ticket or len(ticket) > TICKET_MAX_LENGTH:
+    if not ticket or not _TICKET_SHAPE.fullmatch(ticket):
         return None
     key = _ticket_key(ticket)
     user_id = cache.get(key)
@@ -244,15 +247,14 @@ def push_report_ready(*, report_id: int, event_id: int) -> int:
 # --- Access changes -----------------------------------------------------------------------
 
 
-def sockets_recheck(*, user_id: int) -> int:
-    """Tell a user's open sockets to read their access again (market switch, deactivation)."""
-    layer = get_channel_layer()
-    try:
-        async_to_sync(layer.group_send)(user_group(user_id), {"type": RECHECK})
-    except Exception as exc:
-        logger.warning("Realtime: sockets of user %s not rechecked: %r", user_id, exc)
-        return 0
-    return 1
+def sockets_recheck(*, user_id: int) -> None:
+    """Tell a user's open sockets to read their access again (market switch, deactivation).
+
+    Unlike a frame, a recheck that cannot be sent raises: its outbox message is
+    then not done, and the relay sends it again (access must not stay granted).
+    Every socket also rechecks by itself every REALTIME_RECHECK_SECONDS.
+    """
+    async_to_sync(get_channel_layer().group_send)(user_group(user_id), {"type": RECHECK})
 
 
 def on_access_saved(sender, instance, created: bool = False, update_fields=None, **kwargs) -> None:

@@ -50,6 +50,9 @@ def push_report_ready(report_id: int, event_id: int, **event: Any) -> int:
 
 
 @shared_task(acks_late=False)
-def recheck_sockets(user_id: int) -> int:
-    """A user's account or manager row changed: its open sockets check their access."""
-    return services.sockets_recheck(user_id=user_id)
+def recheck_sockets(user_id: int) -> None:
+    """A user's account or manager row changed: its open sockets check their access.
+
+    Raises when the channel layer is down, so the outbox sends it again.
+    """
+    services.sockets_recheck(user_id=user_id)

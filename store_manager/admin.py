@@ -44,11 +44,18 @@ class StoreManagerAdmin(admin.ModelAdmin):
                     "can_cancel_orders",
                     "can_view_revenue",
                     "can_export_data",
+                    "can_refund",
                 )
             },
         ),
     )
     inlines = (ManagerSettingsInline,)
+
+    def get_readonly_fields(self, request, obj=None):
+        # A manager row belongs to one person for good: handing it to another user would
+        # leave the first one's open sockets (and audit trail) with the old access.
+        # Deactivate it and add a row for the new person instead.
+        return ("user",) if obj is not None else ()
 
     def get_queryset(self, request):
         # __str__ names the user: join it for the changelist and autocomplete alike.

@@ -142,11 +142,18 @@ else:
 # --- Real-time (SPEC §9, docs/REALTIME.md) ----------------------------------------
 # With Redis, events reach sockets held by any ASGI process; without it (make run,
 # SQLite tests), the in-memory layer serves the one process that holds them all.
-# A socket's queue holds REALTIME_SOCKET_BACKLOG frames for REALTIME_FRAME_TTL seconds:
-# a client too slow to take them loses the newest (delivery is at most once) and
-# never holds back anyone else.
-REALTIME_SOCKET_BACKLOG = 100
+# Redis holds at most REALTIME_LAYER_CAPACITY undelivered messages per ASGI process
+# (one group send is one message, however many of its sockets it reaches) for
+# REALTIME_FRAME_TTL seconds; each socket buffers as many. Beyond that frames are
+# dropped: delivery is at most once, and a slow client never holds back another.
+REALTIME_LAYER_CAPACITY = 1000
 REALTIME_FRAME_TTL = 30
+# Every open socket reads its access again this often, even if no change reached it
+# (a lost recheck, a logout), and closes (4401: take a new ticket) after this long.
+REALTIME_RECHECK_SECONDS = env_int("REALTIME_RECHECK_SECONDS", 300)
+REALTIME_SOCKET_MAX_SECONDS = env_int("REALTIME_SOCKET_MAX_SECONDS", 3600)
+# A client sends pings only: more than this many frames in 10 seconds closes it (1008).
+REALTIME_CLIENT_FRAMES_PER_10S = 20
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
@@ -155,13 +162,18 @@ if REDIS_URL:
                 # A connect timeout only: a socket's receive blocks in Redis for 5 s by design.
                 "hosts": [{"address": REDIS_URL, "socket_connect_timeout": 1}],
                 "prefix": "marque:rt",
-                "capacity": REALTIME_SOCKET_BACKLOG,
+                "capacity": REALTIME_LAYER_CAPACITY,
                 "expiry": REALTIME_FRAME_TTL,
             },
         }
     }
 else:
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels.layers.InMemoryChannelLayer",
+            "CONFIG": {"capacity": REALTIME_LAYER_CAPACITY, "expiry": REALTIME_FRAME_TTL},
+        }
+    }
 
 CELERY_BROKER_URL = REDIS_URL or "memory://localhost/"
 CELERY_RESULT_BACKEND = None

@@ -148,6 +148,47 @@ def test_another_websocket_path_closes_with_4404():
     run(scenario)
 
 
+def test_a_client_flooding_the_socket_is_closed_with_1008(settings):
+    settings.REALTIME_CLIENT_FRAMES_PER_10S = 5
+    user = customer_of("KG")
+
+    async def scenario():
+        socket = await socket_of(user)  # one ping so far
+        for _ in range(4):
+            await socket.send_to(text_data='{"type": "ping"}')
+            assert await socket.receive_json_from(timeout=3) == {"type": "pong"}
+        await socket.send_to(text_data='{"type": "ping"}')
+        assert await close_code(socket) == 1008
+
+    run(scenario)
+
+
+def test_a_socket_closes_with_4401_when_its_lifetime_is_up(settings):
+    settings.REALTIME_SOCKET_MAX_SECONDS = 1
+    user = customer_of("KG")
+
+    async def scenario():
+        socket = await socket_of(user)
+        assert await close_code(socket, timeout=5) == 4401  # take a new ticket
+
+    run(scenario)
+
+
+def test_a_socket_rechecks_its_access_by_itself(settings):
+    """Even a change that sent no recheck (a bulk UPDATE, a lost message) is caught."""
+    from store_manager.models import StoreManager
+
+    settings.REALTIME_RECHECK_SECONDS = 1
+    manager = make_manager(market="KG", can_view_orders=True)
+
+    async def scenario():
+        socket = await socket_of(manager.user)
+        await sync_to_async(StoreManager.objects.filter(pk=manager.pk).update)(is_active=False)
+        assert await close_code(socket, timeout=5) == 4403
+
+    run(scenario)
+
+
 # --- Customers ------------------------------------------------------------------------------
 
 
@@ -424,6 +465,30 @@ def test_checkout_succeeds_when_the_channel_layer_is_down(monkeypatch, caplog):
         order = place_order(buyer)
     assert order.pk and order.status == OrderStatus.PENDING
     assert "not published" in caplog.text
+
+
+def test_an_access_recheck_that_cannot_be_sent_is_sent_again_later(monkeypatch):
+    """Frames may be lost; a revocation may not: its outbox message stays due."""
+    from outbox.models import OutboxMessage
+
+    manager = make_manager(market="KG", can_view_orders=True)
+    monkeypatch.setattr(services, "get_channel_layer", lambda: _DeadLayer())
+    manager.can_view_revenue = True
+    manager.save()
+    message = OutboxMessage.objects.filter(task="realtime.tasks.recheck_sockets").latest("pk")
+    assert message.completed_at is None
+    assert message.sent_at is None and "Redis is down" in message.last_error
+
+
+def test_a_manager_row_cannot_be_handed_to_another_user_in_the_admin(rf):
+    from django.contrib.admin.sites import site
+
+    from store_manager.models import StoreManager
+
+    admin = site._registry[StoreManager]
+    manager = make_manager(market="KG")
+    assert "user" in admin.get_readonly_fields(rf.get("/"), manager)
+    assert "user" not in admin.get_readonly_fields(rf.get("/"), None)  # chosen when adding
 
 
 def test_publishing_to_an_unreachable_redis_is_logged_not_raised(settings, caplog):
