@@ -9,6 +9,7 @@ from rest_framework.views import APIView
 
 from main.throttling import FailOpenRateThrottle
 from realtime.api.serializers import TicketOutput
+from realtime.catalogue import markdown_table
 from realtime.services import TICKET_SECONDS, ticket_issue
 
 EVENTS_REFERENCE = "docs/REALTIME.md"
@@ -35,8 +36,10 @@ class TicketView(APIView):
             "deactivated account or manager closes it with 4403. Frames are "
             '`{"type", "id", "at", "data"}`; send `{"type": "ping"}` for a '
             '`{"type": "pong"}`. Delivery is at most once: after a reconnect, read what you '
-            "missed over REST (`users/me/notifications/?since=…`, unread counts). Every event, "
-            f"its payload and who receives it: {EVENTS_REFERENCE} in the backend repository."
+            "missed over REST (`users/me/notifications/?since=…`, unread counts). Money "
+            "fields reach only managers with `can_view_revenue`; close codes, reconnecting and "
+            f"a browser snippet: {EVENTS_REFERENCE} in the backend repository.\n\n"
+            + markdown_table()
         ),
         request=None,
         responses={status.HTTP_201_CREATED: TicketOutput},

@@ -20,10 +20,11 @@ def ticket_for(user) -> str:
     return response.json()["ticket"]
 
 
-async def open_socket(ticket: str | None) -> WebsocketCommunicator:
+async def open_socket(ticket: str | None, *, path: str = PATH) -> WebsocketCommunicator:
     """A socket on the real ASGI application, its ticket already taken (or refused)."""
-    path = PATH if ticket is None else f"{PATH}?ticket={ticket}"
-    socket = WebsocketCommunicator(application, path)
+    socket = WebsocketCommunicator(
+        application, path if ticket is None else f"{path}?ticket={ticket}"
+    )
     connected, _ = await socket.connect()
     assert connected
     return socket
@@ -56,7 +57,9 @@ async def frames(socket: WebsocketCommunicator, *, wait: float = 0.3) -> list[di
     while not await socket.receive_nothing(timeout=wait):
         output = await socket.receive_output()
         assert output["type"] == "websocket.send", output
-        received.append(orjson.loads(output["text"]))
+        frame = orjson.loads(output["text"])
+        check_frame(frame)
+        received.append(frame)
     return received
 
 
@@ -75,3 +78,13 @@ def run(scenario) -> None:
 
 def flush_layer() -> None:
     async_to_sync(get_channel_layer().flush)()
+
+
+def check_frame(frame: dict) -> None:
+    """A frame is one the catalogue lists, with only the fields it lists."""
+    from realtime.catalogue import allowed_fields
+
+    assert set(frame) == {"type", "id", "at", "data"}, frame
+    allowed = allowed_fields(frame["type"])
+    assert allowed, f"{frame['type']} is not in realtime/catalogue.py"
+    assert set(frame["data"]) <= allowed, frame

@@ -135,15 +135,8 @@ def test_ping_pong_and_what_else_a_client_may_send():
 
 
 def test_another_websocket_path_closes_with_4404():
-    from channels.testing import WebsocketCommunicator
-
-    from main.asgi import application
-
     async def scenario():
-        socket = WebsocketCommunicator(application, "/ws/v1/other/")
-        connected, _ = await socket.connect()
-        assert connected
-        assert await close_code(socket) == 4404
+        assert await close_code(await open_socket(None, path="/ws/v1/other/")) == 4404
 
     run(scenario)
 
@@ -509,3 +502,20 @@ def test_publishing_to_an_unreachable_redis_is_logged_not_raised(settings, caplo
 def test_markets_are_the_two_we_sell_in():
     # The manager groups are built per market: a new market needs its groups (groups.py).
     assert set(Market.values) == {"KG", "US"}
+
+
+def test_only_saves_that_can_change_access_make_sockets_recheck():
+    from outbox.models import OutboxMessage
+
+    def rechecks() -> int:
+        return OutboxMessage.objects.filter(task="realtime.tasks.recheck_sockets").count()
+
+    user = customer_of("KG")  # a new account has no socket: nothing to recheck
+    assert rechecks() == 0
+    user.save(update_fields=["last_login"])  # every sign-in: nothing to recheck
+    assert rechecks() == 0
+    user.is_active = False
+    user.save(update_fields=["is_active"])
+    assert rechecks() == 1
+    make_manager(market="KG")  # a manager row: its user may have a socket open already
+    assert rechecks() == 2
