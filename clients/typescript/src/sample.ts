@@ -250,3 +250,26 @@ export async function loadDashboard(api: MarqueApi) {
     unread: data.unread_notifications,
   });
 }
+
+// --- Real-time events (docs/REALTIME.md) ----------------------------------------------
+
+/** A single-use, 30-second ticket for `wss://…/ws/v1/events/?ticket=…`. */
+export async function openEventsTicket(api: MarqueApi) {
+  const { data, error, response } = await api.POST("/api/v1/realtime/ticket/");
+  if (error) {
+    // 401 → refresh the access token first; 429 / 503 → retry after Retry-After.
+    return failure(response, error.code, error.detail);
+  }
+  return ok({ ticket: data.ticket, expiresIn: data.expires_in });
+}
+
+/** After a reconnect: what the socket missed (delivery is at most once). */
+export async function loadMissedNotifications(api: MarqueApi, socketClosedAt: string) {
+  const { data, error, response } = await api.GET("/api/v1/users/me/notifications/", {
+    params: { query: { since: socketClosedAt } },
+  });
+  if (error) {
+    return failure(response, error.code, error.detail);
+  }
+  return ok(data.results.map((n) => ({ id: n.id, title: n.title, unread: !n.is_read })));
+}
