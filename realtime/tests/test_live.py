@@ -38,6 +38,7 @@ pytestmark = [
         reason="the server processes share the test database: PostgreSQL only",
     ),
     pytest.mark.django_db(transaction=True),
+    pytest.mark.slow,
 ]
 
 BIN = Path(sys.executable).parent
