@@ -147,6 +147,13 @@ class EventsConsumer(AsyncWebsocketConsumer):
         if message["group"] in self.subscribed:
             await self.send(text_data=message["frame"])
 
+    async def realtime_personal(self, message: dict) -> None:
+        """Frames by manager id: this socket's manager's, if it is addressed."""
+        if message["group"] in self.subscribed and self.manager_id is not None:
+            text = message["frames"].get(str(self.manager_id))
+            if text is not None:
+                await self.send(text_data=text)
+
     async def realtime_recheck(self, message: dict) -> None:
         if not self.subscribed:
             return  # closing, or never admitted

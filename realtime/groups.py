@@ -3,9 +3,11 @@
 - `user.<id>`: a customer's own events, and the control messages of that
   user's sockets (check your access again);
 - `managers.<market>.revenue` / `managers.<market>.orders`: the market's
-  managers with and without `can_view_revenue` (money fields only reach the first);
-- `manager.<id>.<market>` and `manager.<id>.any`: one manager's notifications
-  about a market, and those about no market.
+  managers with and without `can_view_revenue` (money fields only reach the first).
+
+A manager's own notifications travel in its market's groups too, as one message
+carrying a frame per addressed manager (each socket keeps its own): a new order
+notifying a hundred managers is two channel-layer messages, not a hundred.
 """
 
 from __future__ import annotations
@@ -22,7 +24,3 @@ def managers_group(market: str, *, revenue: bool) -> str:
 def managers_groups(market: str) -> tuple[str, str]:
     """Both manager groups of a market: for frames without money."""
     return managers_group(market, revenue=True), managers_group(market, revenue=False)
-
-
-def manager_group(manager_id: int, market: str | None) -> str:
-    return f"manager.{manager_id}.{market or 'any'}"

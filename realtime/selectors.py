@@ -10,7 +10,7 @@ from django.conf import settings
 from main.markets import CatalogMarket, Market
 from orders.models import Order
 from products.models import SKU
-from realtime.groups import manager_group, managers_group, user_group
+from realtime.groups import managers_group, user_group
 from store_manager.models import DailyReport, ManagerNotification, StoreManager
 from store_manager.permissions import manager_has, may_manage
 from users.models import Notification, User
@@ -30,7 +30,7 @@ def socket_scope(user_id: int) -> SocketScope | None:
 
     Everyone hears their own events. An active manager who may view orders and
     manage its active market also hears that market's manager events (with money
-    only with `can_view_revenue`) and its own notifications about that market.
+    only with `can_view_revenue`), its own notifications among them.
     """
     if not User.objects.filter(pk=user_id, is_active=True).exists():
         return None
@@ -40,12 +40,7 @@ def socket_scope(user_id: int) -> SocketScope | None:
         return SocketScope(user_id=user_id, groups=frozenset(groups))
     market = manager.active_market
     if manager_has(manager, "can_view_orders") and may_manage(manager, market):
-        revenue = manager_has(manager, "can_view_revenue")
-        groups |= {
-            managers_group(market, revenue=revenue),
-            manager_group(manager.pk, market),
-            manager_group(manager.pk, None),
-        }
+        groups.add(managers_group(market, revenue=manager_has(manager, "can_view_revenue")))
     return SocketScope(user_id=user_id, groups=frozenset(groups), manager_id=manager.pk)
 
 

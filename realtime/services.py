@@ -28,11 +28,12 @@ from channels.layers import get_channel_layer
 from django.core.cache import cache
 from django.utils import timezone
 
+from main.markets import Market
 from main.throttling import CACHE_ERRORS, CacheUnavailable
 from orders.models import OrderStatus
 from outbox.services import outbox_publish
 from realtime import selectors
-from realtime.groups import manager_group, managers_group, managers_groups, user_group
+from realtime.groups import managers_group, managers_groups, user_group
 
 logger = logging.getLogger("marque.realtime")
 
@@ -44,6 +45,7 @@ _TICKET_KEY = "realtime:ticket:{}"
 # Channel-layer message types, handled by the consumer's methods of the same name
 # with the dot as an underscore (`realtime_event`, `realtime_recheck`, `realtime_expire`).
 EVENT = "realtime.event"
+PERSONAL = "realtime.personal"  # one frame per addressed manager: {"frames": {id: frame}}
 RECHECK = "realtime.recheck"
 EXPIRE = "realtime.expire"
 
@@ -101,8 +103,12 @@ def frame(type: str, *, key: int | str, data: dict[str, Any]) -> str:
     ).decode()
 
 
-def publish(messages: Iterable[tuple[str, str]]) -> int:
-    """Send `(group, frame)` pairs to the channel layer; returns how many went. Never raises."""
+def publish(messages: Iterable[tuple[str, str | dict[str, str]]]) -> int:
+    """Send `(group, frame)` pairs to the channel layer; returns how many went. Never raises.
+
+    A frame is a string for everyone in the group, or a dict of frames by manager id
+    (each manager's socket takes its own, if any).
+    """
     messages = list(messages)
     if not messages:
         return 0
@@ -110,7 +116,11 @@ def publish(messages: Iterable[tuple[str, str]]) -> int:
 
     async def send_all() -> None:
         for group, text in messages:
-            await layer.group_send(group, {"type": EVENT, "group": group, "frame": text})
+            if isinstance(text, dict):
+                message = {"type": PERSONAL, "group": group, "frames": text}
+            else:
+                message = {"type": EVENT, "group": group, "frame": text}
+            await layer.group_send(group, message)
 
     try:
         async_to_sync(send_all)()
@@ -197,23 +207,28 @@ def push_notification_created(*, notification_id: int, event_id: int) -> int:
 
 
 def push_manager_notifications(*, notification_ids: list[int], event_id: int) -> int:
-    """manager_notification.created → each addressed manager, on sockets of its market."""
-    return publish(
-        (
-            manager_group(row["manager_id"], row["data__market"]),
-            frame(
-                "manager_notification.created",
-                key=row["id"],
-                data={
-                    "id": row["id"],
-                    "type": row["type"],
-                    "title": row["title"],
-                    "priority": row["priority"],
-                },
-            ),
+    """manager_notification.created → each addressed manager, on sockets of its market.
+
+    One message per manager group of the market (both markets for a notification
+    about none), with a frame per addressed manager: a socket takes its manager's.
+    """
+    by_market: dict[str | None, dict[str, str]] = {}
+    for row in selectors.manager_notification_facts(notification_ids):
+        by_market.setdefault(row["data__market"], {})[str(row["manager_id"])] = frame(
+            "manager_notification.created",
+            key=row["id"],
+            data={
+                "id": row["id"],
+                "type": row["type"],
+                "title": row["title"],
+                "priority": row["priority"],
+            },
         )
-        for row in selectors.manager_notification_facts(notification_ids)
-    )
+    messages = []
+    for market, frames in by_market.items():
+        for each in [market] if market in Market.values else Market.values:
+            messages += [(group, frames) for group in managers_groups(each)]
+    return publish(messages)
 
 
 def push_stock_low(*, sku_ids: list[int], event_id: int) -> int:

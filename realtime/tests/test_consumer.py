@@ -297,17 +297,29 @@ def test_managers_hear_status_changes_and_cancellations_with_money_by_permission
 
 
 def test_a_manager_notification_reaches_its_manager_on_its_market():
+    from store_manager.models import ManagerNotification, ManagerSettings
+
     kg = make_manager(market="KG", can_view_orders=True)
+    opted_out = make_manager(market="KG", can_view_orders=True, can_view_revenue=True)
+    ManagerSettings.objects.create(manager=opted_out, notify_new_orders=False)
     admin_on_us = make_manager("admin", market="US")  # admin manages both; active US
 
     async def scenario():
-        kg_socket, admin_socket = await socket_of(kg.user), await socket_of(admin_on_us.user)
+        sockets = [await socket_of(m.user) for m in (kg, opted_out, admin_on_us)]
         await sync_to_async(lambda: place_order(customer_of("KG")))()
-        [notice] = of_type(await frames(kg_socket), "manager_notification.created")
-        assert notice["data"]["type"] == "new_order"
-        assert set(notice["data"]) == {"id", "type", "title", "priority"}
+        kg_frames, opted_out_frames, admin_frames = [await frames(s) for s in sockets]
+        [notice] = of_type(kg_frames, "manager_notification.created")
+        mine = await sync_to_async(ManagerNotification.objects.get)(manager=kg)
+        assert notice["data"] == {
+            "id": mine.pk,
+            "type": "new_order",
+            "title": mine.title,
+            "priority": "normal",
+        }
+        # Same market and group, but not addressed: the order, not the notification.
+        assert types(opted_out_frames) == ["order.created"]
         # The admin was notified too (in the database), but its socket watches US.
-        assert of_type(await frames(admin_socket), "manager_notification.created") == []
+        assert admin_frames == []
 
     run(scenario)
 
@@ -519,3 +531,32 @@ def test_only_saves_that_can_change_access_make_sockets_recheck():
     assert rechecks() == 1
     make_manager(market="KG")  # a manager row: its user may have a socket open already
     assert rechecks() == 2
+
+
+def test_a_manager_notification_about_no_market_reaches_the_manager_whatever_its_market():
+    from store_manager.models import ManagerNotification
+
+    kg, us = (
+        make_manager(market="KG", can_view_orders=True),
+        make_manager(market="US", can_view_orders=True),
+    )
+
+    async def scenario():
+        kg_socket, us_socket = await socket_of(kg.user), await socket_of(us.user)
+        await sync_to_async(ManagerNotification.objects.create)(
+            manager=us, title="Maintenance at 2am"
+        )
+
+        def announce():
+            from store_manager.events import manager_notifications_created
+
+            manager_notifications_created(
+                list(ManagerNotification.objects.values_list("pk", flat=True))
+            )
+
+        await sync_to_async(announce)()
+        [notice] = await frames(us_socket)
+        assert notice["data"]["title"] == "Maintenance at 2am"
+        assert await frames(kg_socket) == []  # addressed to the US manager only
+
+    run(scenario)
