@@ -44,11 +44,23 @@ class DomainEvent:
     description: str
     payload: tuple[str, ...]
     subscribers: list[str] = field(default_factory=list)
+    urgent: set[str] = field(default_factory=set)
 
-    def subscribe(self, task: Any) -> None:
-        """Run Celery `task(event_id=…, **payload)` after every commit that publishes this."""
+    def subscribe(self, task: Any, *, first: bool = False) -> None:
+        """Run Celery `task(event_id=…, **payload)` after every commit that publishes this.
+
+        Messages are handed to the broker in subscription order, and workers take
+        them in that order; `first=True` puts this one before the others (someone
+        is watching a screen for it: a socket frame), ahead of slower reactions.
+        """
         name = getattr(task, "name", task)
-        if name not in self.subscribers:
+        if name in self.subscribers:
+            return
+        if first:
+            ahead = sum(1 for other in self.subscribers if other in self.urgent)
+            self.subscribers.insert(ahead, name)
+            self.urgent.add(name)
+        else:
             self.subscribers.append(name)
 
     def publish(self, *, event_id: int | None = None, **payload: Any) -> None:
