@@ -15,16 +15,20 @@ catches up over REST after reconnecting).
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
+import os
 import re
 import secrets
+import threading
 from collections.abc import Iterable
 from typing import Any
 
 import orjson
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
+from channels_redis.core import RedisChannelLayer
 from django.core.cache import cache
 from django.utils import timezone
 
@@ -91,6 +95,45 @@ def ticket_redeem(ticket: str | None) -> int | None:
 # --- Frames and publishing ----------------------------------------------------------------
 
 
+class _LayerLoop:
+    """One event loop per process, in its own thread, for sends from sync code (workers).
+
+    `async_to_sync` would start a thread, a loop and, for channels-redis, a new
+    Redis connection on every call; one long-lived loop keeps the connection
+    pool, which makes a publish a round trip instead of a handshake. Only for
+    channels-redis: the in-memory layer must run on the loop of the process that
+    holds the sockets (`make run`), where `async_to_sync` puts it. Re-created
+    after a fork (Celery's prefork children).
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._pid: int | None = None
+
+    def run(self, coroutine_function) -> None:
+        layer = get_channel_layer()
+        if not isinstance(layer, RedisChannelLayer):
+            async_to_sync(coroutine_function)(layer)
+            return
+        loop = self._running()
+        future = asyncio.run_coroutine_threadsafe(coroutine_function(layer), loop)
+        future.result(timeout=PUBLISH_TIMEOUT_SECONDS)
+
+    def _running(self) -> asyncio.AbstractEventLoop:
+        with self._lock:
+            if self._loop is None or self._pid != os.getpid():
+                self._loop, self._pid = asyncio.new_event_loop(), os.getpid()
+                threading.Thread(
+                    target=self._loop.run_forever, name="realtime-publisher", daemon=True
+                ).start()
+            return self._loop
+
+
+PUBLISH_TIMEOUT_SECONDS = 5
+_layer_loop = _LayerLoop()
+
+
 def frame(type: str, *, key: int | str, data: dict[str, Any]) -> str:
     """A server frame as sent: `{"type", "id", "at", "data"}` (SPEC §9).
 
@@ -112,9 +155,8 @@ def publish(messages: Iterable[tuple[str, str | dict[str, str]]]) -> int:
     messages = list(messages)
     if not messages:
         return 0
-    layer = get_channel_layer()
 
-    async def send_all() -> None:
+    async def send_all(layer) -> None:
         for group, text in messages:
             if isinstance(text, dict):
                 message = {"type": PERSONAL, "group": group, "frames": text}
@@ -123,7 +165,7 @@ def publish(messages: Iterable[tuple[str, str | dict[str, str]]]) -> int:
             await layer.group_send(group, message)
 
     try:
-        async_to_sync(send_all)()
+        _layer_loop.run(send_all)
     except Exception as exc:  # Redis down or slow: the frames are lost, the caller is not
         logger.warning("Realtime: %s frame(s) not published: %r", len(messages), exc)
         return 0
@@ -269,7 +311,11 @@ def sockets_recheck(*, user_id: int) -> None:
     then not done, and the relay sends it again (access must not stay granted).
     Every socket also rechecks by itself every REALTIME_RECHECK_SECONDS.
     """
-    async_to_sync(get_channel_layer().group_send)(user_group(user_id), {"type": RECHECK})
+
+    async def send(layer) -> None:
+        await layer.group_send(user_group(user_id), {"type": RECHECK})
+
+    _layer_loop.run(send)
 
 
 def on_access_saved(sender, instance, created: bool = False, update_fields=None, **kwargs) -> None:
