@@ -94,3 +94,8 @@ ts-check: $(RUN_STAMP)
 .PHONY: schema-fuzz
 schema-fuzz: $(DEV_STAMP)
 	$(BIN)/python .ci/schema_fuzz.py $(FUZZ_ARGS)
+
+## Real-time benchmark: 1,000 sockets, commit → frame latency on 100 manager sockets (PostgreSQL + Redis)
+.PHONY: bench-realtime
+bench-realtime: $(DEV_STAMP)
+	$(BIN)/python bench/realtime.py $(BENCH_ARGS)
