@@ -139,12 +139,10 @@ def check_db_url(db_url: str) -> str:
     return name
 
 
-def ensure_database(db_url: str) -> bool:
-    """Create the bench database if missing. Returns True when it was created."""
+def _maintenance_connection(db_url: str):
+    """An autocommit connection to the server's `postgres` database (to create or drop ours)."""
     import psycopg2
-    from psycopg2 import sql
 
-    name = check_db_url(db_url)
     parts = urlsplit(db_url)
     try:
         conn = psycopg2.connect(
@@ -160,6 +158,15 @@ def ensure_database(db_url: str) -> bool:
             f"Cannot reach PostgreSQL at {parts.hostname}:{parts.port}: {exc}"
         ) from exc
     conn.autocommit = True
+    return conn
+
+
+def ensure_database(db_url: str) -> bool:
+    """Create the bench database if missing. Returns True when it was created."""
+    from psycopg2 import sql
+
+    name = check_db_url(db_url)
+    conn = _maintenance_connection(db_url)
     try:
         with conn.cursor() as cursor:
             cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name])
@@ -167,6 +174,20 @@ def ensure_database(db_url: str) -> bool:
                 return False
             cursor.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
             return True
+    finally:
+        conn.close()
+
+
+def recreate_database(db_url: str) -> None:
+    """DROP (forcing out leftover sessions of an earlier run) and CREATE the bench database."""
+    from psycopg2 import sql
+
+    ident = sql.Identifier(check_db_url(db_url))
+    conn = _maintenance_connection(db_url)
+    try:
+        with conn.cursor() as cursor:
+            cursor.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(ident))
+            cursor.execute(sql.SQL("CREATE DATABASE {}").format(ident))
     finally:
         conn.close()
 

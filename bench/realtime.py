@@ -77,6 +77,10 @@ from decimal import Decimal
 from pathlib import Path
 from urllib.parse import urlsplit
 
+# The catalogue bench's safe database handling (loopback only, a name with 'bench',
+# never marque or test_*) and its BenchError, as bench/checkout.py uses them.
+from catalogue import BenchError, check_db_url, recreate_database
+
 BENCH_DIR = Path(__file__).resolve().parent
 BASE_DIR = BENCH_DIR.parent
 RESULTS_DIR = BENCH_DIR / "results"
@@ -85,7 +89,6 @@ VENV_BIN = Path(sys.executable).parent  # .venv/bin: celery and daphne live besi
 DEFAULT_DB_URL = "postgres://postgres@127.0.0.1:5432/marque_bench_rt"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/5"
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
-PROTECTED_DATABASES = {"postgres", "template0", "template1", "marque", "marque_bench", "test"}
 
 WS_PATH = "/ws/v1/events/"
 CHANNEL_PREFIX = "marque:rt"  # CHANNEL_LAYERS prefix (main/settings/base.py)
@@ -97,10 +100,6 @@ BIG_STOCK = 10_000_000
 WARMUP_ORDERS = 3
 QUIET_PCT = 15.0  # machine busy share above which a run is flagged (other load)
 PING = '{"type":"ping"}'
-
-
-class BenchError(Exception):
-    """A setup problem: reported, children stopped, exit code 2."""
 
 
 class BenchTimeout(BaseException):
@@ -144,46 +143,6 @@ def summary_ms(values: list[float]) -> dict[str, float | int | None]:
 
 
 # --- Safe database and Redis ---------------------------------------------------------------
-
-
-def check_db_url(db_url: str) -> str:
-    parts = urlsplit(db_url)
-    name = parts.path.lstrip("/")
-    if parts.hostname not in LOOPBACK:
-        raise BenchError(f"The bench database must be on 127.0.0.1, not {parts.hostname}")
-    if "bench" not in name or name in PROTECTED_DATABASES:
-        raise BenchError(f"Refusing database {name!r}: its name must contain 'bench'")
-    return name
-
-
-def recreate_database(db_url: str) -> None:
-    """DROP (forcing out leftover sessions of an earlier run) and CREATE the bench database."""
-    import psycopg2
-    from psycopg2 import sql
-
-    name = check_db_url(db_url)
-    parts = urlsplit(db_url)
-    try:
-        conn = psycopg2.connect(
-            dbname="postgres",
-            user=parts.username or "postgres",
-            password=parts.password,
-            host=parts.hostname,
-            port=parts.port or 5432,
-            connect_timeout=5,
-        )
-    except psycopg2.OperationalError as exc:
-        raise BenchError(
-            f"Cannot reach PostgreSQL at {parts.hostname}:{parts.port}: {exc}"
-        ) from exc
-    conn.autocommit = True
-    try:
-        with conn.cursor() as cursor:
-            ident = sql.Identifier(name)
-            cursor.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(ident))
-            cursor.execute(sql.SQL("CREATE DATABASE {}").format(ident))
-    finally:
-        conn.close()
 
 
 def check_redis_url(redis_url: str) -> None:
@@ -636,24 +595,16 @@ GIT_STATUS = ["git", "status", "--porcelain", "--untracked-files=no"]
 
 def git_revision() -> str:
     """HEAD, `+dirty` when tracked code differs from it (bench/, docs/, Makefile aside)."""
+
+    def git(*args: str) -> str:
+        return subprocess.run(
+            ["git", *args], cwd=BASE_DIR, capture_output=True, text=True, timeout=10, check=True
+        ).stdout.strip()
+
     try:
-        head = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            cwd=BASE_DIR,
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=True,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            # The code under test: the bench's own files and the docs do not count.
-            [*GIT_STATUS, "--", ".", ":!bench", ":!docs", ":!Makefile"],
-            cwd=BASE_DIR,
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=True,
-        ).stdout.strip()
+        head = git("rev-parse", "--short", "HEAD")
+        # The code under test: the bench's own files and the docs do not count.
+        dirty = git(*GIT_STATUS[1:], "--", ".", ":!bench", ":!docs", ":!Makefile")
     except (OSError, subprocess.SubprocessError):
         return "unknown"
     return head + ("+dirty" if dirty else "")
