@@ -34,6 +34,29 @@ migrate: $(RUN_STAMP)
 seed: $(RUN_STAMP)
 	$(BIN)/python manage.py seed_demo
 
+## The production topology of the Procfile (web, asgi, worker, beat) with production settings
+## against the local PostgreSQL and Redis (DATABASE_URL, REDIS_URL); Ctrl-C stops it (docs/OPERATIONS.md)
+.PHONY: up smoke
+up: $(RUN_STAMP)
+	$(BIN)/python ops/up.py $(UP_ARGS)
+
+## The production smoke test: `make up`'s topology on spare ports, one scripted journey over HTTP and WebSocket
+smoke: $(DEV_STAMP)
+	$(BIN)/python ops/smoke.py $(SMOKE_ARGS)
+
+## The read replica, proved against a real one: a streaming standby of the local PostgreSQL on
+## port 5433 (ops/replica.sh, pg_basebackup), the routing tests against it, the standby removed
+.PHONY: replica-check
+REPLICA_DB ?= marque_replica_t
+replica-check: $(DEV_STAMP)
+	bash ops/replica.sh up
+	status=0; \
+	DATABASE_URL=postgres://postgres@127.0.0.1:5432/$(REPLICA_DB) \
+	TEST_REPLICA_URL=postgres://postgres@127.0.0.1:5433/$(REPLICA_DB) \
+	REDIS_URL=redis://127.0.0.1:6379/0 \
+	$(BIN)/pytest -q main/tests/test_replica_live.py || status=$$?; \
+	bash ops/replica.sh down; exit $$status
+
 ## Install the dev requirements and run the whole test suite (PYTEST_ARGS=... to narrow it)
 test: $(DEV_STAMP)
 	$(BIN)/pytest $(PYTEST_ARGS)
@@ -55,9 +78,9 @@ ASGI_PORT ?= 8001
 asgi: $(RUN_STAMP)
 	$(BIN)/daphne -b $(HOST) -p $(ASGI_PORT) main.asgi:application
 
-## Celery worker and beat (need REDIS_URL)
+## Celery worker (every queue, as the Procfile's) and beat (need REDIS_URL)
 worker: $(RUN_STAMP)
-	$(BIN)/celery -A main worker --loglevel=INFO
+	$(BIN)/celery -A main worker --loglevel=INFO -Q realtime,notifications,payments,analytics,default
 
 beat: $(RUN_STAMP)
 	$(BIN)/celery -A main beat --loglevel=INFO

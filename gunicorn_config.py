@@ -12,20 +12,23 @@ Django (over-long request line, too many or too large headers, malformed) are
 answered in the API's JSON error shape by main/gunicorn_worker.py.
 """
 
+import multiprocessing
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from main.env import env_int  # reads .env like the settings do
+from main.env import env_int, env_str  # reads .env like the settings do
 
 wsgi_app = "main.wsgi:application"
 worker_class = "main.gunicorn_worker.JsonErrorSyncWorker"
 
-# Every interface on $PORT (`--bind` on the command line overrides it).
-bind = [f"0.0.0.0:{env_int('PORT', 8000)}"]
-# Sync workers, one request at a time each; WEB_CONCURRENCY is what PaaS hosts set.
-workers = env_int("WEB_CONCURRENCY", 2)
+# $BIND_HOST:$PORT, every interface by default (`--bind` on the command line overrides it).
+bind = [f"{env_str('BIND_HOST', '0.0.0.0')}:{env_int('PORT', 8000)}"]  # noqa: S104 (a container)
+# Sync workers, one request at a time each: 2 per core + 1 by default, because a
+# worker mostly waits on PostgreSQL and Redis. WEB_CONCURRENCY (what PaaS hosts set)
+# overrides it; mind PostgreSQL's max_connections (workers x CONN_MAX_AGE connections).
+workers = env_int("WEB_CONCURRENCY", multiprocessing.cpu_count() * 2 + 1)
 # A worker silent this long (a stuck request) is killed and replaced.
 timeout = env_int("GUNICORN_TIMEOUT", 30)
 graceful_timeout = 30
@@ -38,3 +41,17 @@ max_requests_jitter = max_requests // 10
 limit_request_line = 8190  # method + URL + version → 414 uri_too_long
 limit_request_fields = 100  # header count → 431 headers_too_large
 limit_request_field_size = 8190  # one header line → 431 headers_too_large
+
+
+def child_exit(server, worker):
+    """A worker exited: with PROMETHEUS_MULTIPROC_DIR, its live gauges leave /metrics.
+
+    Its counters and histograms stay (they are totals); only gauges that count
+    what is open now are removed (docs/OBSERVABILITY.md).
+    """
+    import os
+
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)

@@ -229,6 +229,9 @@ def log_errors(logdir: Path) -> list[str]:
     return found
 
 
+QUEUES = ("--queues", "realtime,notifications,payments,analytics,default")  # the Procfile's
+
+
 def start_services(env: dict, tmp: Path, procs: dict, redis, base: str) -> None:
     """gunicorn, one worker, beat; returns once /readyz answers and the worker is consuming."""
     import requests
@@ -238,7 +241,7 @@ def start_services(env: dict, tmp: Path, procs: dict, redis, base: str) -> None:
     celery = [str(VENV_BIN / "celery"), "-A", "main"]
     argvs = {
         "gunicorn": [str(VENV_BIN / "gunicorn"), "main.wsgi", *conf, *bind],
-        "worker": [*celery, "worker", "--concurrency", "2", "--loglevel", "WARNING"],
+        "worker": [*celery, "worker", "--concurrency", "2", "--loglevel", "WARNING", *QUEUES],
         "beat": [*celery, "beat", "--schedule", str(tmp / "beat-schedule"), "--loglevel", "INFO"],
     }
     for name, argv in argvs.items():

@@ -409,6 +409,7 @@ def start_worker(env: dict[str, str], pool: str, concurrency: int, loglevel: str
         f"--pool={pool}",
         f"--concurrency={concurrency}",
         "--hostname=bench-rt@%h",
+        "--queues=realtime,notifications,payments,analytics,default",  # the Procfile's
         "--without-gossip",
         "--without-mingle",
         "--without-heartbeat",

@@ -46,6 +46,7 @@ from django.http import HttpResponse, HttpResponseNotModified
 from django.utils.cache import patch_cache_control, patch_vary_headers
 from django.utils.translation import get_language
 
+from main import metrics
 from main.exceptions import ApplicationError
 from main.request_market import anonymous_market
 from main.throttling import CACHE_ERRORS
@@ -142,14 +143,19 @@ def cached_data(
     of 0 means no caching at all: `build()`, without touching the cache.
     """
     ttl = timeout if timeout is not None else settings.CATALOGUE_CACHE_SECONDS
-    if ttl == 0 or _cache_down(request):
+    if ttl == 0:
+        return build()
+    if _cache_down(request):
+        metrics.catalogue_cache("body", "error")
         return build()
     try:
         key = cache_key(request, market=market, namespace=namespace, ignore=ignore)
         data = cache.get(key)
     except CACHE_ERRORS as exc:  # slower, not broken: answer from the database
+        metrics.catalogue_cache("body", "error")
         _note_cache_down(request, "Catalogue cache unavailable, building %s: %r", exc)
         return build()
+    metrics.catalogue_cache("body", "miss" if data is None else "hit")
     if data is None:
         data = build()
         try:
@@ -194,13 +200,16 @@ def cached_response(request, *, market: str, namespace: str):
     try:
         found = cache.get_many([VERSION_KEY, key])
     except CACHE_ERRORS as exc:
+        metrics.catalogue_cache("response", "error")
         _note_cache_down(request, "Catalogue cache unavailable, building %s: %r", exc)
         return None
     version, stored = found.get(VERSION_KEY), found.get(key)
     if version is not None:
         request._catalogue_version = version  # the build on a miss reads it no more
     if version is None or stored is None or stored[0] != version:
+        metrics.catalogue_cache("response", "miss")
         return None
+    metrics.catalogue_cache("response", "hit")
     _, content, headers = stored
     if _matches(request.META.get("HTTP_IF_NONE_MATCH", ""), headers["ETag"]):
         response = HttpResponseNotModified()

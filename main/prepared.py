@@ -17,7 +17,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
-from django.db import connections
+from django.db import connections, router
 from django.db.models import QuerySet
 
 _INT_SENTINEL = -2_000_000_011
@@ -43,6 +43,7 @@ class PreparedValues:
             **{name: f"{_TEXT_SENTINEL}{name}" for name in texts},
         }
         self._compiled: OrderedDict[tuple, tuple] = OrderedDict()
+        self._model = None  # the queryset's model, for the router
 
     def _compile(self, using: str, shape: tuple):
         queryset = self.build(*shape, **self.sentinels).using(using)
@@ -56,7 +57,13 @@ class PreparedValues:
         converters = list(compiler.get_converters([col for col, _, _ in compiler.select]).items())
         return sql, slots, converters
 
-    def __call__(self, using: str = "default", shape: tuple = (), **values) -> list[dict[str, Any]]:
+    def __call__(
+        self, using: str | None = None, shape: tuple = (), **values
+    ) -> list[dict[str, Any]]:
+        if using is None:  # as the ORM: the replica inside a replica scope (main/db_router.py)
+            if self._model is None:
+                self._model = self.build(*shape, **self.sentinels).model
+            using = router.db_for_read(self._model)
         connection = connections[using]
         key = (using, connection.vendor, shape)
         compiled = self._compiled.get(key)

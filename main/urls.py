@@ -5,6 +5,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from main.health import healthz, readyz
+from main.metrics import metrics_view
 
 admin.site.site_header = "MARQUE administration"
 admin.site.site_title = "MARQUE admin"
@@ -12,6 +13,7 @@ admin.site.site_title = "MARQUE admin"
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("readyz", readyz, name="readyz"),
+    path("metrics", metrics_view, name="metrics"),
     path("admin/", admin.site.urls),
     path("api/v1/", include("main.api_router")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

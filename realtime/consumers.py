@@ -33,6 +33,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
+from main import metrics
 from main.throttling import CACHE_ERRORS
 from realtime.groups import user_group
 from realtime.selectors import SocketScope, socket_scope
@@ -94,6 +95,7 @@ class EventsConsumer(AsyncWebsocketConsumer):
         self.manager_id = scope.manager_id
         await self._follow(scope)
         self.timer = asyncio.create_task(self._clock())
+        self.open_socket = metrics.websocket_admitted(manager=scope.manager_id is not None)
 
     async def _clock(self) -> None:
         """Recheck now and then, with jitter so sockets opened together spread out; expire."""
@@ -114,6 +116,7 @@ class EventsConsumer(AsyncWebsocketConsumer):
     async def disconnect(self, code: int) -> None:
         if self.timer is not None:
             self.timer.cancel()
+        metrics.websocket_closed(getattr(self, "open_socket", None))
         await self._follow(None)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:

@@ -3,6 +3,8 @@
 - `ConsoleBackend` prints each message (development: read the login code in the terminal);
 - `LocMemBackend` appends each message to `users.sms.outbox` (tests), like
   `django.core.mail.outbox`;
+- `FileBackend` appends each message as a JSON line to `SMS_FILE_PATH` (the local
+  production topology of `make up`, whose smoke test reads the codes there);
 - `TwilioBackend` sends through Twilio with one sender per market.
 
 A backend raises `SMSError` when the provider refuses or cannot be reached.
@@ -10,6 +12,7 @@ A backend raises `SMSError` when the provider refuses or cannot be reached.
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 from dataclasses import dataclass
@@ -66,6 +69,26 @@ class LocMemBackend(BaseSMSBackend):
 
     def send(self, to: str, body: str) -> None:
         outbox.append(SMSMessage(to=to, body=body))
+
+
+class FileBackend(BaseSMSBackend):
+    """Appends `{"to", "body"}` as one JSON line to `SMS_FILE_PATH` (`make up`, `make smoke`).
+
+    Like the console backend it is refused by production settings unless the
+    process is an explicit local run (`LOCAL_RUN`, docs/OPERATIONS.md).
+    """
+
+    def __init__(self, *, path: str | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.path = path or settings.SMS_FILE_PATH
+        if not self.path:
+            raise ImproperlyConfigured("FileBackend needs SMS_FILE_PATH.")
+
+    def send(self, to: str, body: str) -> None:
+        line = json.dumps({"to": to, "body": body}, ensure_ascii=False)
+        # One write of one line in append mode: processes writing at once never interleave.
+        with open(self.path, "a", encoding="utf-8") as file:
+            file.write(line + "\n")
 
 
 class TwilioBackend(BaseSMSBackend):

@@ -9,6 +9,8 @@ import orjson
 from celery.schedules import crontab
 
 from main.env import BASE_DIR, env_bool, env_decimal, env_int, env_list, env_str
+from main.logs import log_format
+from main.sentry import init_sentry
 
 # --- Core -------------------------------------------------------------------
 
@@ -37,6 +39,8 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "channels",
+    # Celery tasks log with the request id of the request that queued them (main/logs.py).
+    "django_structlog",
     # MARQUE
     "outbox",
     "users",
@@ -50,7 +54,12 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Outermost: every response carries X-Request-ID, errors of the middleware below
+    # included, and every request gets one access log line (main/request_id.py).
+    "main.request_id.RequestLogMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Early: counts every request by route and status, its latency and database time.
+    "main.metrics.MetricsMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",
     # Before anything reads a body (sessions, CSRF, DRF parsers), after CORS so a
@@ -61,6 +70,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # After a signed-in user's write, their reads skip the replica for a while (docs/REPLICA.md).
+    "main.db_router.ReplicaPinMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # A plain Django view (admin, health) that cannot reach the database answers 503.
@@ -114,6 +125,24 @@ DATABASES = {
         conn_health_checks=bool(DATABASE_URL),
     )
 }
+# A streaming replica of it (docs/REPLICA.md). Only the views that declare it read there
+# (catalogue, manager analytics and export), and not right after a write; never migrated.
+DATABASE_REPLICA_URL = env_str("DATABASE_REPLICA_URL")
+if DATABASE_REPLICA_URL:
+    DATABASES["replica"] = dj_database_url.parse(
+        DATABASE_REPLICA_URL,
+        conn_max_age=env_int("CONN_MAX_AGE", 60),
+        conn_health_checks=True,
+    )
+    if DATABASES["replica"]["ENGINE"] == "django.db.backends.postgresql":
+        # A replica that is down costs seconds once per RETRY_AFTER_SECONDS, then reads
+        # go to the primary (main/db_router.py); `?connect_timeout=` in the URL overrides.
+        DATABASES["replica"].setdefault("OPTIONS", {}).setdefault("connect_timeout", 2)
+DATABASE_ROUTERS = ["main.db_router.ReplicaRouter"]
+# False: nothing is routed to the replica (the test settings, until a routing test says so).
+DATABASE_REPLICA_READS = True
+# After a non-safe request, the user's reads stay on the primary this long (read-your-writes).
+DATABASE_REPLICA_PIN_SECONDS = env_int("DATABASE_REPLICA_PIN_SECONDS", 10)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis: cache, Celery broker --------------------------------------------
@@ -175,7 +204,9 @@ else:
         }
     }
 
-CELERY_BROKER_URL = REDIS_URL or "memory://localhost/"
+# The broker may be a Redis of its own (CELERY_BROKER_URL), so the queue and the
+# cache fail, fill and scale apart; by default it is REDIS_URL.
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL") or REDIS_URL or "memory://localhost/"
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_ALWAYS_EAGER = not REDIS_URL
 CELERY_TASK_EAGER_PROPAGATES = True
@@ -213,6 +244,49 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "socket_timeout": env_int("CELERY_BROKER_SOCKET_TIMEOUT", 3),
 }
 CELERY_BROKER_CONNECTION_TIMEOUT = env_int("CELERY_BROKER_CONNECTION_TIMEOUT", 2)
+# Queues (docs/OPERATIONS.md): work a person waits for never queues behind analytics.
+# Every project task is routed by name below (a test checks none is left out, and
+# that the Procfile's worker consumes every queue); the outbox relay sends by name,
+# so its messages take the same routes. One worker may consume them all (Procfile),
+# or a worker per queue scales them apart: `celery -A main worker -Q analytics`.
+CELERY_TASK_DEFAULT_QUEUE = "default"
+WORKER_QUEUES = ("realtime", "notifications", "payments", "analytics", "default")
+CELERY_TASK_ROUTES = {
+    # Frames for open sockets: latency is the point (docs/REALTIME.md).
+    **{
+        f"realtime.tasks.{name}": {"queue": "realtime"}
+        for name in (
+            "push_order_created",
+            "push_order_status_changed",
+            "push_notification_created",
+            "push_manager_notifications",
+            "push_stock_low",
+            "push_report_ready",
+            "recheck_sockets",
+        )
+    },
+    # Messages to people: sign-in codes, order and payment notifications.
+    "users.tasks.send_sms_task": {"queue": "notifications"},
+    "orders.tasks.notify_order_created": {"queue": "notifications"},
+    "orders.tasks.notify_order_status_changed": {"queue": "notifications"},
+    "orders.tasks.notify_payment_refunded": {"queue": "notifications"},
+    "store_manager.tasks.notify_managers_of_new_order": {"queue": "notifications"},
+    "store_manager.tasks.notify_managers_of_cancellation": {"queue": "notifications"},
+    # Money: unpaid holds expire, overdue webhooks are read from the provider.
+    "orders.tasks.expire_unpaid_card_orders": {"queue": "payments"},
+    "orders.tasks.reconcile_payments": {"queue": "payments"},
+    # Analytics: snapshots and reports, the heavy and patient work.
+    "store_manager.tasks.recompute_order_periods": {"queue": "analytics"},
+    "store_manager.tasks.snapshot_last_hour": {"queue": "analytics"},
+    "store_manager.tasks.snapshot_after_midnight": {"queue": "analytics"},
+    "store_manager.tasks.send_daily_report": {"queue": "analytics"},
+    # Housekeeping: the outbox relay and the nightly clean-ups.
+    "outbox.tasks.relay_outbox": {"queue": "default"},
+    "outbox.tasks.delete_completed_outbox_messages": {"queue": "default"},
+    "users.tasks.flush_expired_tokens": {"queue": "default"},
+    "users.tasks.delete_expired_verification_codes": {"queue": "default"},
+    "orders.tasks.delete_expired_idempotency_keys": {"queue": "default"},
+}
 # The transactional outbox (outbox app): beat's relay sends every minute what the
 # broker could not take at commit time (older than the grace period) and what it
 # took but never ran (a Redis restarted empty: not completed after the redelivery
@@ -309,8 +383,8 @@ STORAGES = {
 # --- Security -------------------------------------------------------------------
 
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", default=False)
-# Load balancers probe these over plain HTTP.
-SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+# Load balancers probe these, and Prometheus scrapes /metrics, over plain HTTP.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
 X_FRAME_OPTIONS = "DENY"
 # A JSON 403 `csrf_failed` instead of Django's HTML page (admin forms only: the API is JWT).
 CSRF_FAILURE_VIEW = "main.exceptions.csrf_failure"
@@ -335,8 +409,9 @@ CORS_ALLOW_HEADERS = (
     "user-agent",
     "x-market",
     "x-requested-with",
+    "x-request-id",
 )
-CORS_EXPOSE_HEADERS = ("retry-after", "etag")
+CORS_EXPOSE_HEADERS = ("retry-after", "etag", "x-request-id")
 
 # --- Admin sign-in lockout (django-axes) -------------------------------------------
 
@@ -351,6 +426,8 @@ AXES_RESET_ON_SUCCESS = True
 # (development default), users.sms.LocMemBackend (tests), users.sms.TwilioBackend.
 
 SMS_BACKEND = env_str("SMS_BACKEND", "users.sms.ConsoleBackend")
+# users.sms.FileBackend appends each message here as a JSON line (`make up`, `make smoke`).
+SMS_FILE_PATH = env_str("SMS_FILE_PATH")
 TWILIO_ACCOUNT_SID = env_str("TWILIO_ACCOUNT_SID")
 TWILIO_AUTH_TOKEN = env_str("TWILIO_AUTH_TOKEN")
 # Sender per market: a KG alphanumeric sender id / number, a US number.
@@ -519,20 +596,48 @@ SPECTACULAR_SETTINGS = {
 
 # --- Logging ---------------------------------------------------------------------------
 
+# Every record, ours, Django's and Celery's, goes to stderr through structlog with the
+# request id and user bound (main/logs.py, docs/OBSERVABILITY.md): one JSON object per
+# line with LOG_FORMAT=json (production's default), readable lines with `plain`.
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
+LOG_FORMAT = log_format(env_str("LOG_FORMAT", "plain"))
+LOGGING_CONFIG = "main.logs.configure_logging"
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "plain": {"()": "main.logs.plain_formatter"},
+        "json": {"()": "main.logs.json_formatter"},
     },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
+        # Through the root handler only (Django's default adds a console of its own).
+        "django": {"handlers": [], "propagate": True},
         "django.db.backends": {"level": "WARNING"},
         "axes": {"level": "WARNING"},
     },
 }
+# The publishing side of django-structlog's Celery support: a task message carries the
+# request id, user and market (the worker side is a boot step in main/celery.py).
+DJANGO_STRUCTLOG_CELERY_ENABLED = True
 
 # seed_demo creates a superuser with a documented password: never by accident in production.
 DEMO_SEED_ALLOWED = False
+
+# --- Metrics and error reports (docs/OBSERVABILITY.md) --------------------------------
+# /metrics answers only `Authorization: Bearer <METRICS_TOKEN>`; unset, it is a 404.
+# Several processes share their metrics through PROMETHEUS_MULTIPROC_DIR, which
+# prometheus_client reads from the environment itself (main/metrics.py).
+METRICS_TOKEN = env_str("METRICS_TOKEN")
+# Sentry is on only with a DSN; phone numbers are scrubbed from every event (main/sentry.py).
+SENTRY_DSN = env_str("SENTRY_DSN")
+SENTRY_ENVIRONMENT = env_str("SENTRY_ENVIRONMENT", "production")
+# Share of requests and tasks traced (0..1); 0 sends errors only.
+SENTRY_TRACES_SAMPLE_RATE = float(env_decimal("SENTRY_TRACES_SAMPLE_RATE", "0"))
+if SENTRY_DSN:
+    init_sentry(
+        dsn=SENTRY_DSN,
+        environment=SENTRY_ENVIRONMENT,
+        traces_sample_rate=SENTRY_TRACES_SAMPLE_RATE,
+    )

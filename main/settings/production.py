@@ -3,17 +3,35 @@
 from django.core.exceptions import ImproperlyConfigured
 
 from main.env import BASE_DIR, env_bool, env_int, env_required, env_str
+from main.logs import log_format, with_log_format
 from main.settings.base import *  # noqa: F403
+from main.settings.base import LOGGING
 
 DEBUG = False
 SECRET_KEY = env_required("SECRET_KEY")
 env_required("DATABASE_URL")  # read in base; here only its presence is enforced
 env_required("REDIS_URL")
 
-# Login codes must go to phones, never to the logs.
+# Login codes must go to phones, never to the logs. The one exception is an explicit
+# local run of the production topology on this machine (`make up`, `make smoke`):
+# LOCAL_RUN=true lets the console or file backend through, and only while
+# ALLOWED_HOSTS names this machine alone, so a server never serves with it.
+LOCAL_RUN = env_bool("LOCAL_RUN", default=False)
 SMS_BACKEND = env_required("SMS_BACKEND")
-if SMS_BACKEND in ("users.sms.ConsoleBackend", "users.sms.LocMemBackend"):
-    raise ImproperlyConfigured(f"SMS_BACKEND={SMS_BACKEND} is for development and tests only.")
+_LOCAL_SMS_BACKENDS = ("users.sms.ConsoleBackend", "users.sms.FileBackend")
+if SMS_BACKEND == "users.sms.LocMemBackend" or (
+    SMS_BACKEND in _LOCAL_SMS_BACKENDS and not LOCAL_RUN
+):
+    raise ImproperlyConfigured(
+        f"SMS_BACKEND={SMS_BACKEND} is for development and tests only "
+        "(the console and file backends also for LOCAL_RUN=true, never on a server)."
+    )
+_LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "[::1]"}
+if LOCAL_RUN and not set(ALLOWED_HOSTS) <= _LOOPBACK_HOSTS:
+    raise ImproperlyConfigured(
+        "LOCAL_RUN=true is for this machine only: ALLOWED_HOSTS must name nothing but "
+        f"{', '.join(sorted(_LOOPBACK_HOSTS))} (got {', '.join(ALLOWED_HOSTS)})."
+    )
 
 # Card payments need every Stripe secret; a market offering `card` without them is a mistake.
 if any("card" in methods for methods in PAYMENT_METHODS.values()):
@@ -48,3 +66,8 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
+
+# One JSON object per log line, for the log collector (docs/OBSERVABILITY.md);
+# LOG_FORMAT=plain to read a server's logs by eye.
+LOG_FORMAT = log_format(env_str("LOG_FORMAT", "json"))
+LOGGING = with_log_format(LOGGING, LOG_FORMAT)

@@ -5,10 +5,14 @@ Celery always runs eagerly here; a test that needs a real worker says so itself.
 
 import os
 
+from main.logs import with_log_format
 from main.settings.base import *  # noqa: F403
-from main.settings.base import CHANNEL_LAYERS, REDIS_CACHE_OPTIONS, REDIS_URL
+from main.settings.base import CHANNEL_LAYERS, LOGGING, REDIS_CACHE_OPTIONS, REDIS_URL
 
 DEBUG = False
+# Readable, cheap log lines in test output, whatever LOG_FORMAT a .env sets.
+LOG_FORMAT = "plain"
+LOGGING = with_log_format(LOGGING, LOG_FORMAT)
 SECRET_KEY = "test-only-secret-key-that-is-long-enough-for-hmac-signing-0123456789"  # noqa: S105
 ALLOWED_HOSTS = ["*"]
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
@@ -41,6 +45,13 @@ if REDIS_URL:
             },
         }
     }
+
+# One database for the suite, even when DATABASE_REPLICA_URL is set: `replica` is Django's
+# test mirror of the test database and nothing reads it until a routing test turns
+# DATABASE_REPLICA_READS on and declares databases=["default", "replica"]
+# (main/tests/test_db_router.py; test_replica_live.py points it at a real standby).
+DATABASES["replica"] = {**DATABASES["default"], "TEST": {"MIRROR": "default"}}
+DATABASE_REPLICA_READS = False
 
 SMS_BACKEND = "users.sms.LocMemBackend"
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"

@@ -71,6 +71,29 @@ def test_production_refuses_the_console_sms_backend():
     assert "development and tests only" in result.stderr
 
 
+@pytest.mark.parametrize("backend", ["users.sms.ConsoleBackend", "users.sms.FileBackend"])
+def test_local_sms_backends_need_an_explicit_local_run_on_loopback_only(backend, tmp_path):
+    local = {"SMS_BACKEND": backend, "SMS_FILE_PATH": str(tmp_path / "sms.jsonl")}
+    refused = _run(["manage.py", "check"], PRODUCTION_ENV | local)
+    assert refused.returncode != 0
+    assert "LOCAL_RUN=true" in refused.stderr
+
+    on_a_server = _run(["manage.py", "check"], PRODUCTION_ENV | local | {"LOCAL_RUN": "true"})
+    assert on_a_server.returncode != 0
+    assert "ALLOWED_HOSTS must name nothing but" in on_a_server.stderr
+
+    here = {"LOCAL_RUN": "true", "ALLOWED_HOSTS": "localhost,127.0.0.1"}
+    accepted = _run(["manage.py", "check"], PRODUCTION_ENV | local | here)
+    assert accepted.returncode == 0, accepted.stderr
+
+
+def test_the_in_memory_sms_backend_is_refused_even_for_a_local_run():
+    local = {"SMS_BACKEND": "users.sms.LocMemBackend", "LOCAL_RUN": "true"}
+    result = _run(["manage.py", "check"], PRODUCTION_ENV | local | {"ALLOWED_HOSTS": "localhost"})
+    assert result.returncode != 0
+    assert "development and tests only" in result.stderr
+
+
 def test_check_deploy_is_clean_with_production_settings():
     result = _run(["manage.py", "check", "--deploy", "--fail-level", "WARNING"], PRODUCTION_ENV)
     assert result.returncode == 0, result.stdout + result.stderr

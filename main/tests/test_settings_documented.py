@@ -19,16 +19,22 @@ SOURCES = [
 ]
 
 
+# …and the Procfile's commands read `${NAME:-default}` from the environment.
+PROCFILE_READS = re.compile(r"\$\{([A-Z][A-Z0-9_]+)")
+
+
 def _variables() -> set[str]:
     found: set[str] = set()
     for source in SOURCES:
         if source.exists():
             found |= set(READS.findall(source.read_text()))
+    found |= set(PROCFILE_READS.findall((ROOT / "Procfile").read_text()))
     return found
 
 
 def test_the_scan_finds_the_settings():
     assert {"SECRET_KEY", "DATABASE_URL", "REDIS_URL", "OUTBOX_RELAY_GRACE_SECONDS"} <= _variables()
+    assert {"ASGI_PORT", "CELERY_BEAT_SCHEDULE_FILE"} <= _variables()  # from the Procfile
 
 
 @pytest.mark.parametrize("name", sorted(_variables()))

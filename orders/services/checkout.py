@@ -23,6 +23,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from main import metrics
 from main.exceptions import ApplicationError, Conflict, InvalidInput
 from main.markets import market_config
 from orders import events
@@ -242,6 +243,7 @@ def _checkout(
             user=user, key=idempotency_key, request_hash=fingerprint, order=order
         )
     events.order_created(order, event_id=created.pk)
+    metrics.order_placed(market=market, payment_method=payment_method)
     return CheckoutResult(order=order, replayed=False)
 
 

@@ -27,6 +27,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from main import metrics
 from main.exceptions import ApplicationError, Conflict, InvalidInput, NotFound
 from orders import events
 from orders.models import (
@@ -373,6 +374,7 @@ def _derive(order: Order, payment: Payment | None) -> None:
     if order.payment_status != status:
         order.payment_status = status
         Order.objects.filter(pk=order.pk).update(payment_status=status, updated_at=timezone.now())
+        metrics.payment_status_changed(order=order, payment=payment)
 
 
 def _locked_payment(order: Order) -> Payment | None:

@@ -3,7 +3,8 @@
 Every view here inherits `CatalogueViewSet`, which resolves the viewer's market
 (`request.market`, 400 on an invalid one), allows anonymous access, and adds
 the HTTP caching headers (ETag/304, Cache-Control, Vary). Response bodies that
-depend only on market and query are kept in the server-side cache.
+depend only on market and query are kept in the server-side cache. Their reads
+may go to the read replica (docs/REPLICA.md).
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from rest_framework.decorators import action
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 
-from main.http_cache import HttpCacheMixin, cached_data
+from main.db_router import ReplicaReadsMixin
+from main.http_cache import VERSION_KEY, HttpCacheMixin, cached_data
 from main.markets import market_config
 from main.pagination import PageNumberPagination, paginated_rows
 from main.request_market import MarketContextMixin
@@ -43,9 +45,18 @@ PRODUCT_FILTER_PARAMETERS = filter_parameters()
 PAGE_PARAMS = ("page", "page_size", "ordering")
 
 
-class CatalogueViewSet(MarketContextMixin, HttpCacheMixin, viewsets.GenericViewSet):
-    """The one base of every public catalogue view: market, anonymous access, HTTP caching."""
+class CatalogueViewSet(
+    ReplicaReadsMixin, MarketContextMixin, HttpCacheMixin, viewsets.GenericViewSet
+):
+    """The one base of every public catalogue view: market, anonymous access, HTTP caching.
 
+    GETs read the replica, anonymous or signed in (catalogue data is written by staff
+    only; a user who just wrote, e.g. to their wishlist, is pinned to the primary).
+    The fence: a body cached under a new catalogue version is never built from a
+    replica that has not replayed the change that moved it.
+    """
+
+    replica_fence_key = VERSION_KEY
     permission_classes = (AllowAny,)
     replay_anonymous = True
     pagination_class = PageNumberPagination

@@ -82,7 +82,11 @@ class Topology:
                 [BIN / "daphne", "-b", "127.0.0.1", "-p", str(port), "main.asgi:application"]
                 for port in self.asgi
             ),
-            [BIN / "celery", "-A", "main", "worker", "--pool=solo", "--loglevel=WARNING"],
+            [
+                BIN / "celery",
+                *("-A", "main", "worker", "--pool=solo", "--loglevel=WARNING"),
+                f"--queues={','.join(settings.WORKER_QUEUES)}",
+            ],
         ]
         for command in commands:
             self.processes.append(

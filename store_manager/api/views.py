@@ -2,7 +2,9 @@
 
 Every view subclasses `ManagerAPIView` (store_manager/api/base.py), which owns
 authentication, role and flag checks and the active market. See
-docs/MANAGER_API.md for the contract.
+docs/MANAGER_API.md for the contract. The analytics (dashboard, revenue, reports)
+and the CSV export read the replica (`ReplicaReadsMixin`, docs/REPLICA.md); orders,
+notifications and everything a manager acts on read the primary.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework import serializers as drf_serializers
 from rest_framework.response import Response
 
+from main.db_router import ReplicaReadsMixin
 from main.markets import market_config
 from main.pagination import paginated_response
 from store_manager import analytics
@@ -191,7 +194,7 @@ def _day(figures, visible: bool) -> dict:
     }
 
 
-class DashboardView(ManagerAPIView):
+class DashboardView(ReplicaReadsMixin, ManagerAPIView):
     """KPIs of the active market, today in its time zone."""
 
     @extend_schema(
@@ -290,7 +293,7 @@ class OrderListView(ManagerAPIView):
         return paginated_response(self, orders, s.ManagerOrderListOutput)
 
 
-class OrderExportView(ManagerAPIView):
+class OrderExportView(ReplicaReadsMixin, ManagerAPIView):
     """The filtered orders as CSV, one row per order item, streamed."""
 
     manager_permissions = (CanExportData,)
@@ -515,7 +518,7 @@ def _revenue_output(report) -> dict:
     ).data
 
 
-class RevenueView(ManagerAPIView):
+class RevenueView(ReplicaReadsMixin, ManagerAPIView):
     manager_permissions = (CanViewRevenue,)
 
     @extend_schema(
@@ -544,7 +547,7 @@ class RevenueView(ManagerAPIView):
         return Response(_revenue_output(report))
 
 
-class RevenueHourlyView(ManagerAPIView):
+class RevenueHourlyView(ReplicaReadsMixin, ManagerAPIView):
     manager_permissions = (CanViewRevenue,)
 
     @extend_schema(
@@ -562,7 +565,7 @@ class RevenueHourlyView(ManagerAPIView):
         return Response(_revenue_output(report))
 
 
-class ReportListView(ManagerAPIView):
+class ReportListView(ReplicaReadsMixin, ManagerAPIView):
     manager_permissions = (CanViewRevenue,)
 
     @extend_schema(
@@ -582,7 +585,7 @@ class ReportListView(ManagerAPIView):
         return paginated_response(self, reports, s.ManagerReportOutput)
 
 
-class ReportDetailView(ManagerAPIView):
+class ReportDetailView(ReplicaReadsMixin, ManagerAPIView):
     manager_permissions = (CanViewRevenue,)
 
     @extend_schema(

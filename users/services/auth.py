@@ -28,6 +28,7 @@ from rest_framework_simplejwt.settings import api_settings as jwt_settings
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 from rest_framework_simplejwt.tokens import RefreshToken
 
+from main import metrics
 from main.exceptions import ApplicationError, InvalidInput
 from main.markets import MarketMismatch, parse_phone
 from main.throttling import CACHE_ERRORS, CacheUnavailable
@@ -197,6 +198,7 @@ def _dispatch_sms(*, code_id: int, phone: str, body: str) -> None:
     raise SMSUnavailable() from failure
 
 
+@metrics.counts_otp_requests
 def otp_request(
     *,
     phone: str,
@@ -407,6 +409,7 @@ def phone_change_request(*, user: User, phone: str, requester_ip: str | None = N
         requester_ip=requester_ip,
         purpose=PHONE_CHANGE,
         body_template=_phone_change_sms,
+        market=user.market,
     )
     # The code proves the number; this binds the change to the account that asked for it.
     try:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import io
+import json
 
 import pytest
+from django.core.exceptions import ImproperlyConfigured
 from twilio.base.exceptions import TwilioRestException
 
 from users import sms
@@ -24,6 +26,25 @@ def test_console_backend_prints_the_message_for_the_developer(settings, capsys):
     printed = capsys.readouterr().out
     assert "+12025550143" in printed and "123456" in printed
     assert sms.outbox == []
+
+
+def test_file_backend_appends_one_json_line_per_message(settings, tmp_path):
+    settings.SMS_BACKEND = "users.sms.FileBackend"
+    settings.SMS_FILE_PATH = str(tmp_path / "sms.jsonl")
+    sms.send_sms("+996700123456", "MARQUE: your sign-in code is 123456.")
+    sms.send_sms("+12125550101", "Ваш код: 654321")
+
+    lines = (tmp_path / "sms.jsonl").read_text(encoding="utf-8").splitlines()
+    assert [json.loads(line) for line in lines] == [
+        {"to": "+996700123456", "body": "MARQUE: your sign-in code is 123456."},
+        {"to": "+12125550101", "body": "Ваш код: 654321"},
+    ]
+
+
+def test_file_backend_without_a_path_refuses_to_start(settings):
+    settings.SMS_FILE_PATH = ""
+    with pytest.raises(ImproperlyConfigured):
+        sms.FileBackend()
 
 
 def test_console_backend_writes_to_a_given_stream():
