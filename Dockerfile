@@ -28,7 +28,8 @@ RUN groupadd --system --gid 10001 marque \
     && useradd --system --uid 10001 --gid marque --home-dir /app --shell /usr/sbin/nologin marque
 COPY --from=build /opt/venv /opt/venv
 WORKDIR /app
-COPY --chown=marque:marque . .
+# The code belongs to root: the runtime user can read it, not change it.
+COPY . .
 # Static files (admin, Swagger UI, ReDoc: no CDN) are collected into the image and
 # served by WhiteNoise. Production settings refuse to load without their secrets,
 # so this one command gets placeholders that exist only during the build.

@@ -12,7 +12,9 @@ Django (over-long request line, too many or too large headers, malformed) are
 answered in the API's JSON error shape by main/gunicorn_worker.py.
 """
 
-import multiprocessing
+import contextlib
+import math
+import os
 import sys
 from pathlib import Path
 
@@ -25,10 +27,23 @@ worker_class = "main.gunicorn_worker.JsonErrorSyncWorker"
 
 # $BIND_HOST:$PORT, every interface by default (`--bind` on the command line overrides it).
 bind = [f"{env_str('BIND_HOST', '0.0.0.0')}:{env_int('PORT', 8000)}"]  # noqa: S104 (a container)
+
+
 # Sync workers, one request at a time each: 2 per core + 1 by default, because a
 # worker mostly waits on PostgreSQL and Redis. WEB_CONCURRENCY (what PaaS hosts set)
 # overrides it; mind PostgreSQL's max_connections (workers x CONN_MAX_AGE connections).
-workers = env_int("WEB_CONCURRENCY", multiprocessing.cpu_count() * 2 + 1)
+def available_cpus() -> int:
+    """CPUs this process may use: its affinity, capped by a cgroup v2 quota (a container's
+    `--cpus`), not the host's count, which may be far more."""
+    count = len(os.sched_getaffinity(0))
+    with contextlib.suppress(OSError, ValueError):
+        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()
+        if quota != "max":
+            count = min(count, max(1, math.ceil(int(quota) / int(period))))
+    return count
+
+
+workers = env_int("WEB_CONCURRENCY", available_cpus() * 2 + 1)
 # A worker silent this long (a stuck request) is killed and replaced.
 timeout = env_int("GUNICORN_TIMEOUT", 30)
 graceful_timeout = 30

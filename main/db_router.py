@@ -105,9 +105,11 @@ class ReplicaScope:
             return False
         if not replica_available():
             return False
-        version = found.get(self.fence_key) if fence else None
-        if version is None:  # no fence, or no version yet: nothing is cached under one
+        if not fence:
             return True
+        version = found.get(self.fence_key)
+        if version is None:  # the next build makes a version and caches under it: primary
+            return False
         # (version, the primary's WAL position when it was first seen, replayed there yet?)
         state = found.get(fence)
         if state is not None and state[0] == version:

@@ -122,8 +122,21 @@ def add_request_fields(logger: Any, method_name: str, event_dict: dict) -> dict:
 
 # Every record, a structlog event or a stdlib one: what was bound where it was written.
 _CONTEXT = [structlog.contextvars.merge_contextvars, add_request_fields]
-# Records of stdlib loggers: their `extra={...}` fields too.
-_FOREIGN_PRE_CHAIN = [*_CONTEXT, structlog.stdlib.ExtraAdder()]
+# `extra` fields that must never reach a log line: Celery's `data` holds a task's
+# arguments (a sign-in SMS: the phone and its code), Django's `request` repr the
+# query string (a search by phone).
+_UNLOGGED_EXTRA = ("data", "request")
+
+
+def drop_unlogged_extra(logger: Any, method_name: str, event_dict: dict) -> dict:
+    """structlog processor: removes the `extra` fields of `_UNLOGGED_EXTRA`."""
+    for key in _UNLOGGED_EXTRA:
+        event_dict.pop(key, None)
+    return event_dict
+
+
+# Records of stdlib loggers: their `extra={...}` fields too, but for those above.
+_FOREIGN_PRE_CHAIN = [*_CONTEXT, structlog.stdlib.ExtraAdder(), drop_unlogged_extra]
 
 
 def json_formatter() -> logging.Formatter:

@@ -26,6 +26,11 @@ import sentry_sdk
 from django.core.exceptions import ImproperlyConfigured
 from sentry_sdk.integrations.celery import CeleryIntegration
 from sentry_sdk.integrations.django import DjangoIntegration
+from sentry_sdk.scrubber import DEFAULT_DENYLIST, EventScrubber
+
+# Keys whose values are secrets of ours wherever they appear in an event (request data,
+# extra, breadcrumbs): sign-in codes, JWTs, socket tickets, idempotency keys, SMS bodies.
+SECRET_KEYS = ("code", "otp", "access", "refresh", "ticket", "idempotency_key", "body")
 
 PHONE = "[phone]"
 # A digit, then digits and separators (spaces, dashes, dots, brackets, `+` or `%20`
@@ -111,6 +116,11 @@ def init_sentry(*, dsn: str, environment: str, traces_sample_rate: float = 0.0) 
         # No personal data (cookies, the signed-in user, client IPs) is collected: the
         # SDK's default, as `send_default_pii=False` was (that option is deprecated).
         traces_sample_rate=traces_sample_rate,
+        # Sign-in codes, tokens and tickets live in request bodies and local variables:
+        # neither is sent, and the SDK's scrubber also blanks these keys wherever they are.
+        max_request_body_size="never",
+        include_local_variables=False,
+        event_scrubber=EventScrubber(denylist=[*DEFAULT_DENYLIST, *SECRET_KEYS], recursive=True),
         before_send=scrub,
         before_send_transaction=scrub,
         before_breadcrumb=scrub,

@@ -317,6 +317,13 @@ def main() -> int:
         ASGI_PORT=str(free_port()),
         WEB_CONCURRENCY="2",
         LOG_LEVEL="INFO",
+        # Whatever the caller's shell or .env says: codes to the file, no real SMS to the
+        # demo numbers, no other broker, replica or error reporting.
+        SMS_BACKEND="users.sms.FileBackend",
+        SMS_FILE_PATH=str(run_dir / "sms.jsonl"),
+        CELERY_BROKER_URL=args.redis_url,
+        DATABASE_REPLICA_URL="",
+        SENTRY_DSN="",
     )
     fresh_database(args.database_url)
     redis.Redis.from_url(args.redis_url).flushdb()

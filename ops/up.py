@@ -33,6 +33,7 @@ import tempfile
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterable
 from pathlib import Path
@@ -88,7 +89,6 @@ def local_environment(run_dir: Path, **overrides: str) -> dict[str, str]:
         # Plain HTTP on this machine: no TLS proxy in front.
         "SECURE_SSL_REDIRECT": "false",
         "SECURE_HSTS_SECONDS": "0",
-        "PROMETHEUS_MULTIPROC_DIR": str(run_dir / "metrics"),
         "CELERY_BEAT_SCHEDULE_FILE": str(run_dir / "celerybeat-schedule"),
         "METRICS_TOKEN": secrets.token_urlsafe(24),
     }
@@ -98,6 +98,8 @@ def local_environment(run_dir: Path, **overrides: str) -> dict[str, str]:
         defaults["PAYMENT_METHODS_US"] = "cash_on_delivery"
     for name, value in defaults.items():
         env.setdefault(name, value)
+    # Emptied at every start (prepare): always this run's own folder, never the caller's.
+    env["PROMETHEUS_MULTIPROC_DIR"] = str(run_dir / "metrics")
     env.update(overrides)
     env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
     env["PYTHONUNBUFFERED"] = "1"
@@ -110,8 +112,20 @@ def manage(env: dict[str, str], *args: str, **overrides: str) -> None:
     subprocess.run([str(BIN / "python"), "manage.py", *args], cwd=ROOT, env=run_env, check=True)
 
 
+LOOPBACK = {"127.0.0.1", "localhost", "::1", ""}  # "" : a Unix socket
+
+
+def require_loopback(env: dict[str, str]) -> None:
+    """This machine's services only: the demo seed makes a superuser with a known password."""
+    for name in ("DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "DATABASE_REPLICA_URL"):
+        url = env.get(name)
+        if url and (urllib.parse.urlsplit(url).hostname or "") not in LOOPBACK:
+            raise SystemExit(f"up: {name} is not on this machine ({url}); refusing to run.")
+
+
 def prepare(env: dict[str, str], *, seed: bool = True, small: bool = False) -> None:
     """What a deploy runs before the processes start (docs/OPERATIONS.md)."""
+    require_loopback(env)
     # An empty multiprocess metrics directory at every start (prometheus_client's rule).
     metrics = Path(env["PROMETHEUS_MULTIPROC_DIR"])
     shutil.rmtree(metrics, ignore_errors=True)

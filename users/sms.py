@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from dataclasses import dataclass
 from typing import Any, TextIO
@@ -87,7 +88,10 @@ class FileBackend(BaseSMSBackend):
     def send(self, to: str, body: str) -> None:
         line = json.dumps({"to": to, "body": body}, ensure_ascii=False)
         # One write of one line in append mode: processes writing at once never interleave.
-        with open(self.path, "a", encoding="utf-8") as file:
+        # Sign-in codes: readable by the owner only, and never through a symlink.
+        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW
+        descriptor = os.open(self.path, flags, 0o600)
+        with os.fdopen(descriptor, "a", encoding="utf-8") as file:
             file.write(line + "\n")
 
 

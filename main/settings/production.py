@@ -32,6 +32,9 @@ if LOCAL_RUN and not set(ALLOWED_HOSTS) <= _LOOPBACK_HOSTS:
         "LOCAL_RUN=true is for this machine only: ALLOWED_HOSTS must name nothing but "
         f"{', '.join(sorted(_LOOPBACK_HOSTS))} (got {', '.join(ALLOWED_HOSTS)})."
     )
+# …and the processes must listen on loopback only (a Host header is the client's to choose).
+if LOCAL_RUN and env_str("BIND_HOST", "0.0.0.0") not in ("127.0.0.1", "::1", "localhost"):  # noqa: S104
+    raise ImproperlyConfigured("LOCAL_RUN=true needs BIND_HOST=127.0.0.1: loopback only.")
 
 # Card payments need every Stripe secret; a market offering `card` without them is a mistake.
 if any("card" in methods for methods in PAYMENT_METHODS.values()):

@@ -73,7 +73,8 @@ def test_every_process_runs_the_one_image_after_its_database_redis_and_migration
     assert services["migrate"]["command"] == "python manage.py migrate --noinput"
     assert {"postgres", "redis"} <= set(services)
     # The web and WebSocket ports are published; worker and beat listen on nothing.
-    assert services["web"]["ports"] == ["${PORT:-8000}:8000"]
+    # Published on the host's loopback only, for the proxy in front.
+    assert services["web"]["ports"] == ["127.0.0.1:${PORT:-8000}:8000"]
     assert "ports" not in services["worker"] and "ports" not in services["beat"]
 
 
@@ -106,7 +107,7 @@ def test_the_dockerfile_is_multi_stage_slim_non_root_with_static_files_and_a_hea
 
 def test_the_image_leaves_out_local_state_and_secrets():
     ignored = set((ROOT / ".dockerignore").read_text().split())
-    assert {".env", ".git", ".venv", "db.sqlite3*", "media"} <= ignored
+    assert {".env*", "!.env.example", ".git", ".venv", "db.sqlite3*", "media"} <= ignored
 
 
 def test_every_project_task_is_routed_to_a_queue_the_worker_consumes():

@@ -457,3 +457,25 @@ def test_a_real_worker_logs_the_task_with_the_request_id_of_the_request_that_que
     assert line["task_name"] == TASK
     assert line["task_id"] == finished["task_id"]
     assert finished["request_id"] == "worker-1"
+
+
+def test_task_arguments_and_request_reprs_never_reach_a_log_line(json_log):
+    """Celery logs a task's arguments in `extra["data"]` (a sign-in SMS: phone and code);
+    Django logs the request with its query string in `extra["request"]`."""
+    logging.getLogger("celery.worker.strategy").info(
+        "Task users.tasks.send_sms_task[1] received",
+        extra={"data": {"args": "('+996700123456', 'your sign-in code is 493817')"}},
+    )
+    logging.getLogger("django.request").warning(
+        "Unauthorized: %s",
+        "/api/v1/manager/orders/",
+        extra={"status_code": 401, "request": "<WSGIRequest: GET '/?search=%2B996700123456'>"},
+    )
+    lines = json_log()
+    assert [line["event"] for line in lines] == [
+        "Task users.tasks.send_sms_task[1] received",
+        "Unauthorized: /api/v1/manager/orders/",
+    ]
+    assert lines[1]["status_code"] == 401  # other extra fields stay
+    text = json.dumps(lines)
+    assert "493817" not in text and "996700123456" not in text

@@ -166,7 +166,9 @@ def test_a_request_error_reaches_sentry_without_any_phone_number(fake_sentry):
         "POST",
         f"/boom/{KG_PHONE}/",
         query="phone=%2B996700123456&other=1",
-        body=json.dumps({"phone": "0700 123 456", "note": "call (212) 555-0101"}).encode(),
+        body=json.dumps(
+            {"phone": "0700 123 456", "note": "call (212) 555-0101", "code": "493817"}
+        ).encode(),
         X_CUSTOMER_PHONE="+1 212 555 0101",
         AUTHORIZATION="Bearer secret-access-token",
     )
@@ -185,18 +187,19 @@ def test_a_request_error_reaches_sentry_without_any_phone_number(fake_sentry):
     assert request["query_string"] == f"phone={PHONE}&other=1"
     assert request["headers"]["X-Customer-Phone"] == PHONE
     assert request["headers"].get("Authorization") in (None, "[Filtered]")
-    assert request["data"] == {"phone": PHONE, "note": f"call {PHONE}"}
+    assert not request.get("data")  # bodies hold sign-in codes and tokens: never sent
     assert event["environment"] == "test"
     crumbs = [c["message"] for c in event["breadcrumbs"]["values"] if c.get("message")]
     assert f"Could not deliver to {PHONE}" in crumbs
     frame = exception["stacktrace"]["frames"][-1]
-    assert frame["vars"]["customer_phone"] == f"'{PHONE}'"
+    assert "vars" not in frame  # local variables hold codes and tokens: never sent
     assert "user" not in event  # no PII: no signed-in user, no client IP
     # …and nowhere in anything that left the process.
     sent = b"".join(fake_sentry.envelopes).decode()
     for fragment in PHONE_FRAGMENTS:
         assert fragment not in sent, fragment
     assert "secret-access-token" not in sent
+    assert "493817" not in sent
 
 
 @pytest.mark.django_db  # the middlewares may read the session or the signed-in user
@@ -298,3 +301,16 @@ def test_scrub_walks_the_whole_event_and_keeps_its_ids():
     assert result["extra"] == {"phones": [PHONE, (PHONE,)], PHONE: 1}
     assert result["user"] == {"id": 7, "username": PHONE}
     assert result["breadcrumbs"]["values"][0] == {"message": f"otp for {PHONE}", "data": {"n": 5}}
+
+
+def test_secret_keys_are_blanked_wherever_they_appear(fake_sentry):
+    sentry_sdk.capture_message(
+        "verify failed",
+        scope=None,
+        extras={"payload": {"code": "493817", "refresh": "eyJhbGciOi.x.y", "market": "KG"}},
+    )
+    sentry_sdk.flush(timeout=5)
+    sent = b"".join(fake_sentry.envelopes).decode()
+    assert "verify failed" in sent
+    assert "493817" not in sent and "eyJhbGciOi" not in sent
+    assert '"market": "KG"' in sent or '"market":"KG"' in sent

@@ -82,14 +82,20 @@ def test_local_sms_backends_need_an_explicit_local_run_on_loopback_only(backend,
     assert on_a_server.returncode != 0
     assert "ALLOWED_HOSTS must name nothing but" in on_a_server.stderr
 
-    here = {"LOCAL_RUN": "true", "ALLOWED_HOSTS": "localhost,127.0.0.1"}
+    listening = {"LOCAL_RUN": "true", "ALLOWED_HOSTS": "localhost,127.0.0.1", "BIND_HOST": ""}
+    on_every_interface = _run(["manage.py", "check"], PRODUCTION_ENV | local | listening)
+    assert on_every_interface.returncode != 0
+    assert "BIND_HOST=127.0.0.1" in on_every_interface.stderr
+
+    here = {**listening, "BIND_HOST": "127.0.0.1"}
     accepted = _run(["manage.py", "check"], PRODUCTION_ENV | local | here)
     assert accepted.returncode == 0, accepted.stderr
 
 
 def test_the_in_memory_sms_backend_is_refused_even_for_a_local_run():
     local = {"SMS_BACKEND": "users.sms.LocMemBackend", "LOCAL_RUN": "true"}
-    result = _run(["manage.py", "check"], PRODUCTION_ENV | local | {"ALLOWED_HOSTS": "localhost"})
+    here = {"ALLOWED_HOSTS": "localhost", "BIND_HOST": "127.0.0.1"}
+    result = _run(["manage.py", "check"], PRODUCTION_ENV | local | here)
     assert result.returncode != 0
     assert "development and tests only" in result.stderr
 

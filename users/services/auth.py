@@ -181,7 +181,8 @@ def _dispatch_sms(*, code_id: int, phone: str, body: str) -> None:
         if settings.CELERY_TASK_ALWAYS_EAGER:
             send_sms(phone, body)
         else:
-            send_sms_task.delay(phone, body)
+            # argsrepr: Celery's own log lines and monitoring never show the phone or code.
+            send_sms_task.apply_async((phone, body), argsrepr="('[phone]', '[body]')")
     except BrokerUnavailable as exc:
         logger.error("Broker unreachable, SMS to %s not queued: %s", phone, exc)
         failure: Exception = exc
