@@ -57,6 +57,23 @@ replica-check: $(DEV_STAMP)
 	$(BIN)/pytest -q main/tests/test_replica_live.py || status=$$?; \
 	bash ops/replica.sh down; exit $$status
 
+## Load test: Locust's weighted mix against make up's topology on spare ports (127.0.0.1 only,
+## time-bounded); LOADTEST_ARGS="--find-capacity" steps the rate (docs/PERFORMANCE.md). Locust comes
+## from requirements-load.txt, never installed by `make test`.
+LOAD_STAMP := $(VENV)/.installed-load
+$(LOAD_STAMP): requirements.txt requirements-load.txt | $(BIN)/python
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-load.txt
+	@touch $@
+
+.PHONY: loadtest faults
+loadtest: $(LOAD_STAMP)
+	$(BIN)/python ops/loadtest.py $(LOADTEST_ARGS)
+
+## Fault drills on a private PostgreSQL and Redis it starts itself: Redis stopped, PostgreSQL
+## restarted, the worker killed -9, the broker down at checkout; invariants checked by SQL (OPERATIONS.md)
+faults: $(DEV_STAMP)
+	$(BIN)/python ops/faults.py $(FAULTS_ARGS)
+
 ## Install the dev requirements and run the whole test suite (PYTEST_ARGS=... to narrow it)
 test: $(DEV_STAMP)
 	$(BIN)/pytest $(PYTEST_ARGS)
