@@ -37,7 +37,8 @@ die() { printf 'replica: %s\n' "$*" >&2; exit 1; }
 # Commands that create or run the standby's files run as `postgres` when we are root.
 if [ "$(id -u)" = 0 ]; then
     id postgres >/dev/null 2>&1 || die "no postgres OS user to run the standby as"
-    as_owner() { runuser -u postgres -- "$@"; }
+    # From /: the postgres user may not enter the caller's folder (a 0700 temporary clone).
+    as_owner() { (cd / && runuser -u postgres -- "$@"); }
 else
     as_owner() { "$@"; }
 fi
