@@ -22,6 +22,7 @@ small frames (pings): a flood closes it with 1008.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import time
@@ -67,6 +68,24 @@ def _error(code: str, detail: str) -> str:
 
 
 class EventsConsumer(AsyncWebsocketConsumer):
+    timer: asyncio.Task | None = None
+
+    async def __call__(self, scope, receive, send) -> None:
+        """A channel layer (Redis) lost under an open socket closes it with 1013, try later.
+
+        Channels reads the layer in its dispatch loop; without this, the error would end
+        the application and daphne would close the socket with 1011 and an ERROR trace.
+        """
+        try:
+            await super().__call__(scope, receive, send)
+        except CACHE_ERRORS as exc:
+            logger.warning("Realtime: the channel layer is unavailable, socket closed: %r", exc)
+            if self.timer is not None:
+                self.timer.cancel()
+            metrics.websocket_closed(getattr(self, "open_socket", None))
+            with contextlib.suppress(Exception):  # the client may be gone too
+                await send({"type": "websocket.close", "code": CLOSE_TRY_LATER})
+
     async def connect(self) -> None:
         self.subscribed: frozenset[str] = frozenset()
         self.manager_id: int | None = None

@@ -11,12 +11,15 @@ import time
 
 import pytest
 from asgiref.sync import sync_to_async
+from channels.layers import get_channel_layer
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from main.markets import Market
 from orders.models import OrderStatus
 from orders.services.transitions import order_transition
 from orders.tests.helpers import checkout, fill_cart, priced_sku
 from realtime import services
+from realtime.groups import user_group
 from realtime.tests.support import (
     close_code,
     frames,
@@ -494,6 +497,38 @@ def test_a_manager_row_cannot_be_handed_to_another_user_in_the_admin(rf):
     manager = make_manager(market="KG")
     assert "user" in admin.get_readonly_fields(rf.get("/"), manager)
     assert "user" not in admin.get_readonly_fields(rf.get("/"), None)  # chosen when adding
+
+
+def test_a_channel_layer_lost_under_open_sockets_closes_them_with_1013(monkeypatch, caplog):
+    """Redis gone mid-socket: 'try again later', as for a ticket that cannot be read; not
+    daphne's 1011 with a traceback (found by the fault drill, ops/faults.py)."""
+    user = customer_of("KG")
+    layer_class = type(get_channel_layer())
+    original, lost = layer_class.receive, []
+
+    async def receive(self, channel):
+        if lost:
+            raise RedisConnectionError("Connection closed by server.")
+        return await original(self, channel)
+
+    monkeypatch.setattr(layer_class, "receive", receive)
+
+    async def scenario():
+        socket = await socket_of(user)
+        lost.append(True)
+        # The next message the consumer takes from the layer ends its wait on it: the
+        # consumer then asks the (now lost) layer for the one after.
+        await sync_to_async(services.publish)(
+            [(user_group(user.id), services.frame("x", key=1, data={}))]
+        )
+        received = await socket.receive_output(timeout=3)
+        if received["type"] == "websocket.send":  # the frame itself, delivered first
+            received = await socket.receive_output(timeout=3)
+        assert received == {"type": "websocket.close", "code": 1013}
+
+    with caplog.at_level("WARNING", logger="marque.realtime"):
+        run(scenario)
+    assert "channel layer is unavailable" in caplog.text
 
 
 def test_publishing_to_an_unreachable_redis_is_logged_not_raised(settings, caplog):
