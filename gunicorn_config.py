@@ -47,10 +47,12 @@ workers = env_int("WEB_CONCURRENCY", available_cpus() * 2 + 1)
 # A worker silent this long (a stuck request) is killed and replaced.
 timeout = env_int("GUNICORN_TIMEOUT", 30)
 graceful_timeout = 30
-# Recycle a worker after this many requests (jittered so they do not all restart
-# together): memory a worker kept from one large request is given back.
+# Recycle a worker after this many requests, plus up to half as many again at random:
+# memory a worker kept from one large request is given back. Workers start together,
+# so with a narrow jitter (10 %) they all restarted within seconds of each other and
+# p95 tripled for that window (make loadtest, docs/PERFORMANCE.md); half spreads them.
 max_requests = env_int("GUNICORN_MAX_REQUESTS", 2000)
-max_requests_jitter = max_requests // 10
+max_requests_jitter = max_requests // 2
 
 # Request head limits (gunicorn's maximum line length is 8190).
 limit_request_line = 8190  # method + URL + version → 414 uri_too_long
