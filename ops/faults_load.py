@@ -139,6 +139,10 @@ class Api:
         self.session = requests.Session()
         self.session.headers.update({"X-Market": "KG", "Accept": "application/json"})
 
+    def _hit(self, started: float, kind: str, method: str, path: str, *answer) -> Hit:
+        """One request's record: who asked what, when, how long it took, and `answer`."""
+        return Hit(started, self.recorder.now() - started, self.actor, kind, method, path, *answer)
+
     def call(
         self, kind: str, method: str, path: str, timeout: float = 30, **kwargs
     ) -> requests.Response | None:
@@ -146,22 +150,9 @@ class Api:
         try:
             response = self.session.request(method, self.base + path, timeout=timeout, **kwargs)
         except requests.RequestException as exc:
+            error = f"{type(exc).__name__}: {str(exc)[:200]}"
             self.recorder.add(
-                Hit(
-                    started,
-                    self.recorder.now() - started,
-                    self.actor,
-                    kind,
-                    method,
-                    path,
-                    None,
-                    "",
-                    None,
-                    None,
-                    False,
-                    False,
-                    f"{type(exc).__name__}: {str(exc)[:200]}",
-                )
+                self._hit(started, kind, method, path, None, "", None, None, False, False, error)
             )
             return None
         text = response.text
@@ -175,10 +166,8 @@ class Api:
                 pass
         lowered = text[:4000].lower()
         self.recorder.add(
-            Hit(
+            self._hit(
                 started,
-                self.recorder.now() - started,
-                self.actor,
                 kind,
                 method,
                 path,
