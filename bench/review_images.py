@@ -92,8 +92,8 @@ def main() -> None:
     from django.conf import settings
     from django.core.files.uploadedfile import SimpleUploadedFile
     from main.exceptions import ApplicationError
+    from main.images import image_clean as review_image_clean
     from PIL import Image
-    from reviews.services import review_image_clean
 
     print(
         f"REVIEW_IMAGE_MAX_PIXELS={getattr(settings, 'REVIEW_IMAGE_MAX_PIXELS', '-')} "

@@ -21,11 +21,8 @@ Rules (docs/REVIEWS.md):
 
 from __future__ import annotations
 
-import contextlib
-import io
 import uuid
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
 from django.conf import settings
@@ -33,31 +30,20 @@ from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
 from django.db.models import Count, Q, Sum
 from django.utils import timezone
-from PIL import Image, ImageOps, UnidentifiedImageError
 
 from main.exceptions import ApplicationError, Conflict, InvalidInput
 from main.http_cache import catalogue_cache_invalidate_on_commit
+from main.images import IMAGE_MAX_BYTES, CleanImage, images_clean
 from orders.models import OrderItem, OrderStatus
 from products.models import Product
 from products.services.listing import listing_copy
 from reviews.models import Review, ReviewFit, ReviewImage
 
 REVIEW_MAX_IMAGES = 5
-REVIEW_IMAGE_MAX_BYTES = 5 * 1024 * 1024
-# The pixel ceiling and the stored size are settings (`REVIEW_IMAGE_MAX_PIXELS`,
-# `REVIEW_IMAGE_MAX_SIDE`): a small file may still decode to a huge bitmap, and
-# decoding costs CPU in proportion to its pixels (docs/REVIEWS.md).
+# Images go through `main.images` (size, format and pixel limits, metadata stripped).
+REVIEW_IMAGE_MAX_BYTES = IMAGE_MAX_BYTES
 REVIEW_TITLE_MAX_LENGTH = 200  # the model's column
 REVIEW_TEXT_MAX_LENGTH = 5000
-
-# Pillow format → (stored extension, save options). PNG at zlib's default level:
-# `optimize=True` cost ~0.8 s of CPU per 2048 px image for files ~7 % smaller.
-_FORMATS: dict[str, tuple[str, dict]] = {
-    "JPEG": ("jpg", {"quality": 90, "optimize": True}),
-    "PNG": ("png", {"compress_level": 6}),
-    "WEBP": ("webp", {"quality": 90}),
-}
-_ALLOWED = "JPEG, PNG or WebP"
 
 
 class NotABuyer(ApplicationError):
@@ -71,126 +57,8 @@ class ReviewExists(Conflict):
     default_detail = "You have already reviewed this product."
 
 
-class ReviewImageTooLarge(InvalidInput):
-    code = "image_too_large"
-    default_detail = "The image has too many pixels."
-
-
-@dataclass(frozen=True)
-class CleanImage:
-    """An uploaded image after validation and re-encoding: bytes with no metadata."""
-
-    content: bytes
-    extension: str
-
-
-def _image_error(message: str) -> InvalidInput:
-    return InvalidInput(message, errors={"images": [message]})
-
-
-def _read_limited(upload) -> bytes:
-    """The upload's bytes, refusing anything above the size limit without reading it all."""
-    if getattr(upload, "size", None) and upload.size > REVIEW_IMAGE_MAX_BYTES:
-        raise ValueError
-    upload.seek(0)
-    data = upload.read(REVIEW_IMAGE_MAX_BYTES + 1)
-    if len(data) > REVIEW_IMAGE_MAX_BYTES:
-        raise ValueError
-    return data
-
-
-def _too_many_pixels(name: str, max_pixels: int) -> ReviewImageTooLarge:
-    message = f"{name}: the image has too many pixels (at most {max_pixels / 1e6:g} megapixels)."
-    return ReviewImageTooLarge(message, errors={"images": [message]})
-
-
-def _decoded(image: Image.Image, image_format: str, max_side: int) -> Image.Image:
-    """Decode `image`; a JPEG larger than `max_side` is decoded at 1/2, 1/4 or 1/8 scale.
-
-    `draft()` makes libjpeg itself scale down by the largest of those factors
-    that still leaves at least the target size, which skips most of the work.
-    """
-    width, height = image.size
-    if image_format == "JPEG" and max(width, height) > max_side:
-        scale = max_side / max(width, height)
-        image.draft(None, (max(1, int(width * scale)), max(1, int(height * scale))))
-    image.load()
-    return image
-
-
-def _bitmap_without_metadata(image: Image.Image, image_format: str, max_side: int) -> Image.Image:
-    """The pixels only, in a mode the format can store, at most `max_side` on the long side.
-
-    The EXIF orientation is applied before the metadata goes. Rebuilding the
-    image from raw pixels drops every metadata chunk Pillow would otherwise
-    carry over from `image.info` (EXIF, ICC, XMP, comments).
-    """
-    if image_format == "JPEG":
-        mode = "L" if image.mode in ("1", "L") else "RGB"
-    elif image_format == "PNG" and image.mode in ("1", "L", "RGB", "RGBA"):
-        mode = image.mode
-    else:
-        has_alpha = image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info
-        mode = "RGBA" if has_alpha else "RGB"
-    if image.mode != mode:
-        image = image.convert(mode)  # keeps `info`, so the orientation below still reads
-    # In place; the box is square, so downscaling before the rotation gives the same size.
-    image.thumbnail((max_side, max_side))
-    # An unreadable orientation tag keeps the pixels as stored.
-    with contextlib.suppress(KeyError, TypeError, ValueError, OSError):
-        image = ImageOps.exif_transpose(image) or image
-    return Image.frombytes(mode, image.size, image.tobytes())
-
-
-def review_image_clean(upload) -> CleanImage:
-    """Validate one uploaded file and re-encode it without metadata.
-
-    Raises `InvalidInput` (400, `errors.images`) when the file is too
-    large or is not a decodable JPEG/PNG/WebP, and `ReviewImageTooLarge` (400
-    `image_too_large`) when it has more than `REVIEW_IMAGE_MAX_PIXELS` pixels:
-    that is read from the header, before any pixel is decoded. The stored image
-    is at most `REVIEW_IMAGE_MAX_SIDE` on its long side. Animated images keep
-    their first frame.
-    """
-    max_pixels = settings.REVIEW_IMAGE_MAX_PIXELS
-    max_side = settings.REVIEW_IMAGE_MAX_SIDE
-    name = getattr(upload, "name", "") or "image"
-    try:
-        data = _read_limited(upload)
-    except ValueError:
-        limit_mb = REVIEW_IMAGE_MAX_BYTES // (1024 * 1024)
-        raise _image_error(f"{name}: an image may be at most {limit_mb} MB.") from None
-    try:
-        with Image.open(io.BytesIO(data)) as probe:
-            image_format = probe.format
-            if image_format not in _FORMATS:
-                raise _image_error(f"{name}: upload a {_ALLOWED} image.")
-            width, height = probe.size  # from the header: nothing decoded yet
-            if width * height > max_pixels:
-                raise _too_many_pixels(name, max_pixels)
-            probe.verify()
-        # verify() leaves the image unusable: open again and decode the pixels.
-        with Image.open(io.BytesIO(data)) as image:
-            decoded = _decoded(image, image_format, max_side)
-            clean = _bitmap_without_metadata(decoded, image_format, max_side)
-    except InvalidInput:  # ours, from the checks above (ReviewImageTooLarge included)
-        raise
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        # Pillow's own ceiling (`Image.MAX_IMAGE_PIXELS`, left at its default) is far
-        # above ours; it only fires first when the setting is raised above it.
-        raise _too_many_pixels(name, max_pixels) from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
-        raise _image_error(f"{name}: upload a {_ALLOWED} image.") from None
-    extension, options = _FORMATS[image_format]
-    buffer = io.BytesIO()
-    clean.save(buffer, format=image_format, **options)
-    return CleanImage(content=buffer.getvalue(), extension=extension)
-
-
 def review_images_clean(uploads: Sequence) -> list[CleanImage]:
-    if len(uploads) > REVIEW_MAX_IMAGES:
-        raise _image_error(f"A review may have at most {REVIEW_MAX_IMAGES} images.")
-    return [review_image_clean(upload) for upload in uploads]
+    return images_clean(uploads, at_most=REVIEW_MAX_IMAGES, what="A review")
 
 
 def _delivered_item(*, user, product_id: int) -> OrderItem | None:
