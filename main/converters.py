@@ -21,6 +21,18 @@ class OrderNumberConverter:
         return value
 
 
+class ReturnNumberConverter:
+    """A return number (`R-7H3K9PXA`); `returns/products/` and the like never match it."""
+
+    regex = "[Rr]-[A-Za-z0-9]{1,12}"
+
+    def to_python(self, value: str) -> str:
+        return value.upper()
+
+    def to_url(self, value: str) -> str:
+        return value
+
+
 class IsoDateConverter:
     """A calendar date `YYYY-MM-DD`; an impossible date (2026-02-30) matches no route."""
 
@@ -38,4 +50,5 @@ class IsoDateConverter:
 
 # Registered once, on import: every urls module that uses them imports this module.
 register_converter(OrderNumberConverter, "order_number")
+register_converter(ReturnNumberConverter, "return_number")
 register_converter(IsoDateConverter, "isodate")

@@ -56,6 +56,12 @@ CATALOGUE: dict[str, ErrorCode] = {
     "event_invalid": ErrorCode(
         400, "a webhook correctly signed whose body is not an event we can read; nothing changed"
     ),
+    "return_quantity_exceeded": ErrorCode(
+        400, "a return names more units than were bought and not yet returned; `returnable`"
+    ),
+    "exchange_invalid": ErrorCode(
+        400, "an exchange SKU that is not another size or colour of the product sold here"
+    ),
     "image_too_large": ErrorCode(
         400, "an image is above the pixel ceiling (or a decompression bomb)"
     ),
@@ -78,7 +84,12 @@ CATALOGUE: dict[str, ErrorCode] = {
     "price_changed": ErrorCode(
         409, "`expected_total` differs from the current total; the new totals are included"
     ),
-    "invalid_transition": ErrorCode(409, "the order cannot move to that status from its status"),
+    "invalid_transition": ErrorCode(
+        409, "the order (or return) cannot move to that status from its status"
+    ),
+    "return_window_closed": ErrorCode(
+        409, "the order was delivered longer ago than the market's return window"
+    ),
     "review_exists": ErrorCode(409, "you already reviewed this product"),
     "payment_required": ErrorCode(
         409, "a card order stays pending (not confirmed, processed or shipped) until authorised"

@@ -17,10 +17,12 @@ __all__ = (
     "ORDER_CREATED",
     "ORDER_STATUS_CHANGED",
     "PAYMENT_REFUNDED",
+    "RETURN_STATUS_CHANGED",
     "order_created",
     "order_status_changed",
     "payment_refunded",
     "quiet",
+    "return_status_changed",
 )
 
 ORDER_CREATED = declare(
@@ -43,6 +45,13 @@ PAYMENT_REFUNDED = declare(
     payload=("order_id", "refund_id"),
 )
 
+RETURN_STATUS_CHANGED = declare(
+    "return.status_changed",
+    "A return was requested (`from_status` null) or moved on: approved, rejected, cancelled, "
+    "received, refunded or exchanged. `event_id` is the return's history row.",
+    payload=("return_id", "order_id", "from_status", "to_status"),
+)
+
 
 def order_created(order: Order, *, event_id: int) -> None:
     ORDER_CREATED.publish(event_id=event_id, order_id=order.pk)
@@ -56,3 +65,13 @@ def order_status_changed(order: Order, *, event_id: int, from_status: str | None
 
 def payment_refunded(order: Order, *, refund) -> None:
     PAYMENT_REFUNDED.publish(event_id=refund.pk, order_id=order.pk, refund_id=refund.pk)
+
+
+def return_status_changed(ret, *, event_id: int, from_status: str | None) -> None:
+    RETURN_STATUS_CHANGED.publish(
+        event_id=event_id,
+        return_id=ret.pk,
+        order_id=ret.order_id,
+        from_status=from_status,
+        to_status=ret.status,
+    )

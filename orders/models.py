@@ -72,6 +72,9 @@ class Order(TimeStampedModel):
     delivered_at = models.DateTimeField(null=True, blank=True)
     cancelled_at = models.DateTimeField(null=True, blank=True)
     cancel_reason = models.CharField(max_length=500, blank=True)
+    # A replacement order ships the units of an exchange (SPEC §10): total 0, and
+    # left out of the sales figures (revenue, orders, items sold, top products).
+    is_replacement = models.BooleanField(default=False)
 
     class Meta:
         ordering = ("-created_at", "-id")
@@ -375,3 +378,178 @@ class ProviderEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.provider} {self.event_id} {self.type}"
+
+
+# --------------------------------------------------------------------------- returns (SPEC §10)
+
+
+class ReturnStatus(models.TextChoices):
+    REQUESTED = "requested", "Requested"
+    APPROVED = "approved", "Approved"
+    REJECTED = "rejected", "Rejected"
+    CANCELLED = "cancelled", "Cancelled"
+    RECEIVED = "received", "Received"
+    REFUNDED = "refunded", "Refunded"
+    EXCHANGED = "exchanged", "Exchanged"
+
+
+class ReturnReason(models.TextChoices):
+    SIZE_TOO_SMALL = "size_too_small", "Size too small"
+    SIZE_TOO_LARGE = "size_too_large", "Size too large"
+    NOT_AS_PICTURED = "not_as_pictured", "Not as pictured"
+    DEFECTIVE = "defective", "Defective"
+    CHANGED_MIND = "changed_mind", "Changed mind"
+    OTHER = "other", "Other"
+
+
+class ReturnRequest(TimeStampedModel):
+    """A customer's request to send items of a delivered order back, for money or another size.
+
+    Only `orders.services.returns` writes here (one status machine, history rows
+    with the actor). `market` and `currency` are the order's, copied so the
+    manager's list filters without a join. `refunded_amount` sums the refunds made
+    for this return; `replacement_order` ships the units of its exchange lines.
+    """
+
+    Status = ReturnStatus
+
+    return_number = models.CharField(max_length=12, unique=True)
+    order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="returns")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="returns"
+    )
+    market = models.CharField(max_length=2, choices=Market.choices)
+    currency = models.CharField(max_length=3, choices=Currency.choices)
+    status = models.CharField(
+        max_length=20, choices=ReturnStatus.choices, default=ReturnStatus.REQUESTED
+    )
+    note = models.TextField(blank=True, help_text="The customer's note.")
+    reject_reason = models.CharField(max_length=500, blank=True)
+    refunded_amount = money_field(default=0)
+    replacement_order = models.OneToOneField(
+        Order,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="replaced_return",
+    )
+    approved_at = models.DateTimeField(null=True, blank=True)
+    received_at = models.DateTimeField(null=True, blank=True)
+    closed_at = models.DateTimeField(
+        null=True, blank=True, help_text="When it was refunded, exchanged, rejected or cancelled."
+    )
+
+    class Meta:
+        ordering = ("-created_at", "-id")
+        constraints = [
+            market_check("return_market_valid"),
+            models.CheckConstraint(
+                condition=models.Q(currency__in=Currency.values), name="return_currency_valid"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(status__in=ReturnStatus.values), name="return_status_valid"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(refunded_amount__gte=0), name="return_refunded_non_negative"
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=("market", "status", "created_at"), name="return_market_status_idx"
+            ),
+            models.Index(fields=("market", "created_at"), name="return_market_created_idx"),
+            models.Index(fields=("user", "created_at"), name="return_user_created_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return self.return_number
+
+
+class ReturnItem(models.Model):
+    """Units of one order item sent back, why, and (an exchange) the SKU wanted instead."""
+
+    return_request = models.ForeignKey(
+        ReturnRequest, on_delete=models.CASCADE, related_name="items"
+    )
+    order_item = models.ForeignKey(OrderItem, on_delete=models.PROTECT, related_name="return_items")
+    quantity = models.PositiveIntegerField()
+    reason = models.CharField(max_length=20, choices=ReturnReason.choices)
+    # An exchange: units of this SKU are held from the request on (stock taken).
+    exchange_sku = models.ForeignKey(
+        "products.SKU", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    exchange_sku_code = models.CharField(max_length=64, blank=True)
+    exchange_size = models.CharField(max_length=20, blank=True)
+    exchange_color = models.CharField(max_length=50, blank=True)
+    # Set when the parcel arrives: units that came back, and how many of those are damaged.
+    received_quantity = models.PositiveIntegerField(null=True, blank=True)
+    damaged_quantity = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ("return_request", "id")
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(quantity__gte=1), name="return_item_quantity_positive"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(reason__in=ReturnReason.values), name="return_item_reason_valid"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(received_quantity__isnull=True)
+                | models.Q(
+                    received_quantity__lte=models.F("quantity"),
+                    damaged_quantity__lte=models.F("received_quantity"),
+                ),
+                name="return_item_damaged_le_received_le_quantity",
+            ),
+            models.UniqueConstraint(
+                fields=("return_request", "order_item"), name="return_item_once_per_return"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.quantity} x {self.order_item_id} ({self.reason})"
+
+    @property
+    def is_exchange(self) -> bool:
+        return bool(self.exchange_sku_code)
+
+
+class ReturnStatusHistory(models.Model):
+    """One row per status change of a return, with who made it. Append-only."""
+
+    return_request = models.ForeignKey(
+        ReturnRequest, on_delete=models.CASCADE, related_name="status_history"
+    )
+    from_status = models.CharField(  # noqa: DJ001 (NULL = "no previous status", as for orders)
+        max_length=20, choices=ReturnStatus.choices, null=True, blank=True
+    )
+    to_status = models.CharField(max_length=20, choices=ReturnStatus.choices)
+    changed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    note = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ("return_request", "created_at", "id")
+        verbose_name_plural = "return status history"
+
+    def __str__(self) -> str:
+        return f"{self.from_status or 'new'} → {self.to_status}"
+
+
+class ReturnImage(models.Model):
+    """A customer's photo of a returned item (validated and re-encoded by `main.images`)."""
+
+    return_request = models.ForeignKey(
+        ReturnRequest, on_delete=models.CASCADE, related_name="images"
+    )
+    image = models.ImageField(upload_to="returns/")
+    sort_order = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ("return_request", "sort_order", "id")
+
+    def __str__(self) -> str:
+        return self.image.name

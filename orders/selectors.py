@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from django.db.models import Prefetch, QuerySet
 
-from orders.models import Order, OrderItem, OrderStatusHistory, Payment, Refund
+from orders.models import (
+    Order,
+    OrderItem,
+    OrderStatusHistory,
+    Payment,
+    Refund,
+    ReturnItem,
+    ReturnRequest,
+    ReturnStatusHistory,
+)
 
 
 def order_list(*, user, status: str | None = None) -> QuerySet[Order]:
@@ -53,3 +62,57 @@ def payment_prefetch() -> tuple[Prefetch, ...]:
         Prefetch("payments", queryset=Payment.objects.order_by("id")),
         Prefetch("payments__refunds", queryset=Refund.objects.order_by("created_at", "id")),
     )
+
+
+# --------------------------------------------------------------------------- returns
+
+
+def return_prefetch(*, history_actors: bool = False) -> tuple[Prefetch, ...]:
+    """A return's lines (with their order items), photos and history: 3 queries."""
+    history = ReturnStatusHistory.objects.order_by("created_at", "id")
+    if history_actors:
+        history = history.select_related("changed_by")
+    return (
+        Prefetch(
+            "items",
+            queryset=ReturnItem.objects.select_related("order_item").order_by("id"),
+        ),
+        "images",
+        Prefetch("status_history", queryset=history),
+    )
+
+
+def return_queryset() -> QuerySet[ReturnRequest]:
+    return ReturnRequest.objects.select_related("order", "replacement_order")
+
+
+def return_list(*, user, status: str | None = None) -> QuerySet[ReturnRequest]:
+    """The user's returns, newest first, with their lines (constant queries per page)."""
+    queryset = return_queryset().filter(user=user).prefetch_related(*return_prefetch())
+    if status:
+        queryset = queryset.filter(status=status)
+    return queryset.order_by("-created_at", "-id")
+
+
+def return_detail(*, user, return_number: str) -> ReturnRequest | None:
+    """One of the user's returns; None if it is not theirs."""
+    return (
+        return_queryset()
+        .filter(user=user, return_number=return_number)
+        .prefetch_related(*return_prefetch())
+        .first()
+    )
+
+
+def return_event_get(
+    *, return_id: int, event_id: int
+) -> tuple[ReturnRequest, ReturnStatusHistory] | None:
+    """The return and the history row of a `return.status_changed` event, read fresh."""
+    event = (
+        ReturnStatusHistory.objects.select_related(
+            "return_request__order", "return_request__user", "return_request__replacement_order"
+        )
+        .filter(pk=event_id, return_request_id=return_id)
+        .first()
+    )
+    return (event.return_request, event) if event else None

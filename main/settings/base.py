@@ -484,6 +484,11 @@ SHIPPING = {
 }
 # How long an Idempotency-Key on checkout is remembered.
 IDEMPOTENCY_KEY_TTL_HOURS = env_int("IDEMPOTENCY_KEY_TTL_HOURS", 24)
+# Days after delivery a customer may ask for a return (SPEC §10, docs/RETURNS.md).
+RETURN_WINDOW_DAYS = {
+    "KG": env_int("RETURN_WINDOW_DAYS_KG", 14),
+    "US": env_int("RETURN_WINDOW_DAYS_US", 30),
+}
 
 # --- Payments (SPEC §8, docs/PAYMENTS.md) ------------------------------------
 # Methods each market offers; `card` is offered only while its provider has keys.

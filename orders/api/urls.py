@@ -2,8 +2,8 @@
 
 from django.urls import path
 
-from main import converters  # noqa: F401 (registers <order_number:…>)
-from orders.api import views, webhooks
+from main import converters  # noqa: F401 (registers <order_number:…>, <return_number:…>)
+from orders.api import return_views, views, webhooks
 
 urlpatterns = [
     path("orders/", views.OrderListView.as_view(), name="orders"),
@@ -19,6 +19,17 @@ urlpatterns = [
         "orders/<order_number:order_number>/payment/",
         views.OrderPaymentView.as_view(),
         name="order-payment",
+    ),
+    path("returns/", return_views.ReturnListView.as_view(), name="returns"),
+    path(
+        "returns/<return_number:return_number>/",
+        return_views.ReturnDetailView.as_view(),
+        name="return-detail",
+    ),
+    path(
+        "returns/<return_number:return_number>/cancel/",
+        return_views.ReturnCancelView.as_view(),
+        name="return-cancel",
     ),
     path(
         "payments/stripe/webhook/",

@@ -215,7 +215,7 @@ def _checkout(
         )
     stock.take(locked, quantities)
 
-    order = _create_with_number(
+    order = create_with_number(
         user=user,
         market=market,
         currency=market_config(market).currency,
@@ -339,7 +339,7 @@ def new_order_number(market: str) -> str:
     return f"{market}-{suffix}"
 
 
-def _create_with_number(*, market: str, **fields: Any) -> Order:
+def create_with_number(*, market: str, **fields: Any) -> Order:
     """Create the order under a fresh random number; a collision retries with another."""
     for attempt in range(_ORDER_NUMBER_ATTEMPTS):
         number = new_order_number(market)
