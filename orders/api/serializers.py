@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from main.serializers import AbsoluteMediaField
@@ -15,6 +16,7 @@ from orders.models import (
     Refund,
 )
 from orders.services.payments import AWAITING_CUSTOMER, AWAITING_ORDER
+from orders.services.returns import return_window
 from orders.services.transitions import CUSTOMER_CANCELLABLE
 from users.api.serializers import AddressInput
 
@@ -161,6 +163,7 @@ class OrderListOutput(serializers.ModelSerializer):
             "discount",
             "total",
             "can_cancel",
+            "is_replacement",
             "created_at",
         )
         read_only_fields = fields
@@ -176,6 +179,7 @@ class OrderOutput(OrderListOutput):
     shipping_address = ShippingAddressOutput(source="*", read_only=True)
     status_history = StatusHistoryOutput(many=True, read_only=True)
     payment = CustomerPaymentOutput(source="live_payment", read_only=True, allow_null=True)
+    returnable_until = serializers.SerializerMethodField()
 
     class Meta(OrderListOutput.Meta):
         fields = (
@@ -189,5 +193,16 @@ class OrderOutput(OrderListOutput):
             "cancelled_at",
             "cancel_reason",
             "payment",
+            "returnable_until",
         )
         read_only_fields = fields
+
+    @extend_schema_field(serializers.DateTimeField(allow_null=True))
+    def get_returnable_until(self, order: Order):
+        """Until when items may be returned (`POST returns/`); null unless delivered."""
+        if order.status != OrderStatus.DELIVERED or order.delivered_at is None:
+            return None
+        if order.is_replacement:
+            return None
+        until = order.delivered_at + return_window(order.market)
+        return serializers.DateTimeField().to_representation(until)

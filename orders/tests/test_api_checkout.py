@@ -29,7 +29,8 @@ ORDER_KEYS = {
     "order_number", "status", "payment_method", "payment_status", "market", "currency",
     "items", "item_count", "subtotal", "shipping_cost", "discount", "total", "can_cancel",
     "created_at", "shipping_address", "comment", "status_history", "confirmed_at",
-    "shipped_at", "delivered_at", "cancelled_at", "cancel_reason", "payment",
+    "shipped_at", "delivered_at", "cancelled_at", "cancel_reason", "payment", "is_replacement",
+    "returnable_until",
 }  # fmt: skip
 ITEM_KEYS = {
     "product_id", "product_name", "product_slug", "sku_id", "sku_code", "size", "color",

@@ -629,3 +629,12 @@ def test_a_card_return_is_refunded_at_stripe(fake_stripe, us_customer, api_clien
     with pytest.raises(returns.ApplicationError):
         returns.return_refund(ret=ret, actor=None, method="cash")  # refunded already: 409
     assert fake_stripe.refunded(payment.provider_ref) == 12000
+
+
+def test_the_order_says_until_when_it_can_be_returned(customer_client, bought, settings):
+    settings.RETURN_WINDOW_DAYS = {"KG": 14, "US": 30}
+    body = customer_client.get(f"/api/v1/orders/{bought.order_number}/").json()
+
+    until = bought.delivered_at + timedelta(days=14)
+    assert body["returnable_until"] == until.isoformat().replace("+00:00", "Z")
+    assert body["is_replacement"] is False
