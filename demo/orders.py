@@ -19,6 +19,7 @@ from datetime import date, datetime, time, timedelta
 from django.db.models import F
 from django.utils import timezone
 
+from demo.returns import seed_returns
 from main.markets import Market, market_config
 from orders import events
 from orders.models import Order, OrderStatus, OrderStatusHistory
@@ -153,6 +154,8 @@ def seed_orders(
     SKU.objects.update(stock=F("stock") + _STOCK_LIFT)
     try:
         made = _place_orders(rng, buyers, catalogue, staff, now=now, small=small)
+        # While stock is lifted: exchanges hold units like any return.
+        seed_returns(staff=staff, now=now, seed=seed)
     finally:
         stock_now = SKU.objects.in_bulk(list(original_stock))
         for pk, sku in stock_now.items():

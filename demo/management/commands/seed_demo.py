@@ -14,7 +14,7 @@ from demo.catalogue import seed_catalogue
 from demo.managers import DEMO_MANAGER_PHONES, seed_managers
 from demo.orders import seed_orders
 from demo.users import DEMO_ADMIN_PASSWORD, DEMO_ADMIN_PHONE, seed_admin, seed_customers
-from orders.models import Order, OrderItem
+from orders.models import Order, OrderItem, ReturnRequest
 from products.models import (
     SKU,
     Category,
@@ -45,6 +45,7 @@ SUMMARY_MODELS = (
     Banner,
     Order,
     OrderItem,
+    ReturnRequest,
     RevenueSnapshot,
     DailyReport,
 )
