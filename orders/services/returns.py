@@ -24,8 +24,8 @@ The rules each step keeps:
   that never came back;
 * on receipt only sound units (received - damaged) go back to stock; the
   received units of exchange lines ship in a replacement order (total 0, the
-  order's address, `confirmed`), and a return of exchange lines only is then
-  `exchanged`;
+  order's address, `confirmed`), and a return with nothing left to refund is
+  then `exchanged`;
 * a refund goes through the order's payment (`payments.payment_refund`: Stripe
   for a card, a recorded cash or bank transfer for cash on delivery), never
   more than was paid minus what was refunded.
@@ -57,6 +57,7 @@ from orders.models import (
     OrderStatusHistory,
     PaymentMethodType,
     Refund,
+    RefundStatus,
     ReturnImage,
     ReturnItem,
     ReturnReason,
@@ -64,6 +65,7 @@ from orders.models import (
     ReturnStatus,
     ReturnStatusHistory,
 )
+from orders.payments.providers import PaymentRefused
 from orders.services.checkout import (
     ORDER_NUMBER_ALPHABET,
     ORDER_NUMBER_LENGTH,
@@ -430,17 +432,21 @@ def return_receive(
 ) -> ReturnRequest:
     """The parcel arrived: `items` gives `{id, received_quantity, damaged_quantity}` per line.
 
-    Every line of the return is named once (400 otherwise); damaged ≤ received ≤
-    quantity. Sound units go back to the original SKU's stock. Exchange lines:
-    the held units of what never came back return to stock, and the received
-    units ship in a replacement order; a return of exchange lines only then
-    becomes `exchanged` (a second history row).
+    Every line of the return is named once, damaged ≤ received ≤ quantity, and
+    something arrived (400 otherwise). Sound units go back to the original
+    SKU's stock. Exchange lines: the held units of what never came back return
+    to stock, and the received units ship in a replacement order; a return with
+    nothing left to refund (every received unit was exchanged) then becomes
+    `exchanged` (a second history row).
     """
     with transaction.atomic():
         order, locked = _locked(ret)
         _check(locked, R.RECEIVED)
         lines = list(locked.items.select_related("order_item"))
         counts = _parse_receipt(lines, items)
+        if not any(received for received, _ in counts.values()):
+            message = "Nothing arrived: receive the parcel when it comes."
+            raise InvalidInput(message, errors={"items": [message]})
         sound: Counter[int] = Counter()
         unreturned: Counter[int] = Counter()
         for line in lines:
@@ -456,8 +462,8 @@ def return_receive(
         shipped = [line for line in lines if line.exchange_sku_id and line.received_quantity]
         if shipped:
             _replacement_order(order=order, ret=locked, lines=shipped, actor=actor)
-        if all(line.exchange_sku_code for line in lines) and shipped:
-            _move(locked, to_status=R.EXCHANGED, actor=actor, note="replacement order placed")
+            if refund_due(locked) <= 0:  # nothing to refund: the exchange settles it
+                _move(locked, to_status=R.EXCHANGED, actor=actor, note="replacement order placed")
     return locked
 
 
@@ -598,6 +604,9 @@ def return_refund(
             method=method,
             actor=actor,
         )
+        if refund.status == RefundStatus.FAILED:
+            # The provider answered "failed": nothing came back, the return stays received.
+            raise PaymentRefused("The payment provider refused the refund; nothing was refunded.")
         locked.refunded_amount += refund.amount
         locked.save(update_fields=["refunded_amount", "updated_at"])
         _move(locked, to_status=R.REFUNDED, actor=actor, note=reason)

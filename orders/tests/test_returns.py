@@ -31,6 +31,7 @@ from orders.models import (
 )
 from orders.services import returns
 from orders.services.checkout import ORDER_NUMBER_ALPHABET
+from orders.services.payments import payment_refund
 from orders.services.transitions import order_transition
 from orders.tests.helpers import checkout, fill_cart
 from orders.tests.returns_support import deliver, delivered_order, line, sizes
@@ -595,20 +596,51 @@ def test_never_a_refund_above_what_was_paid(customer, bought, shirt):
     assert bought.payment_status == "refunded"
 
 
-def test_nothing_received_means_nothing_to_refund_by_default(customer, bought, shirt):
+def test_a_receipt_of_nothing_is_400(customer, bought, shirt):
     small, _, _ = shirt
     ret = approve(
         returns.return_request_create(
             user=customer, order_number=bought.order_number, items=[line(bought, small, 1)]
         )
     )
-    ret = returns.return_receive(ret=ret, actor=None, items=receipt(ret, received=0))
+
+    with pytest.raises(returns.InvalidInput):
+        returns.return_receive(ret=ret, actor=None, items=receipt(ret, received=0))
+
+    assert ReturnRequest.objects.get().status == "approved"
+
+
+def test_an_exchange_settles_a_return_whose_refund_lines_never_came(customer, bought, shirt):
+    small, medium, large = shirt
+    ret = approve(
+        returns.return_request_create(
+            user=customer,
+            order_number=bought.order_number,
+            items=[line(bought, small, 1, exchange=large), line(bought, medium, 1, "defective")],
+        )
+    )
+    counts = [
+        {"id": item.pk, "received_quantity": 1 if item.exchange_sku_id else 0}
+        for item in ret.items.all()
+    ]
+
+    ret = returns.return_receive(ret=ret, actor=None, items=counts)
+
+    assert ret.status == "exchanged"
+    assert stock_of(medium) == 9  # nothing came back of it
+
+
+def test_a_fully_refunded_order_has_nothing_left_for_its_return(customer, bought, shirt):
+    small, _, _ = shirt
+    ret = received_return(customer, bought, line(bought, small, 1))
+    payment_refund(order=bought, amount=None, reason="goodwill", method="cash", actor=None)
 
     with pytest.raises(returns.NotRefundable):
         returns.return_refund(ret=ret, actor=None)
+    with pytest.raises(returns.NotRefundable):
+        returns.return_refund(ret=ret, actor=None, amount=Decimal("1.00"))
 
     assert ReturnRequest.objects.get().status == "received"
-    assert Refund.objects.count() == 0
 
 
 def test_a_card_return_is_refunded_at_stripe(fake_stripe, us_customer, api_client):
@@ -638,3 +670,22 @@ def test_the_order_says_until_when_it_can_be_returned(customer_client, bought, s
     until = bought.delivered_at + timedelta(days=14)
     assert body["returnable_until"] == until.isoformat().replace("+00:00", "Z")
     assert body["is_replacement"] is False
+
+
+def test_a_refund_stripe_declines_leaves_the_return_received(fake_stripe, us_customer, api_client):
+    client = authenticate(api_client, us_customer)
+    order, payment, sku = placed(client, us_customer, price="50.00", quantity=1, stock=5)
+    authorize(client, fake_stripe, payment)
+    for status in ("confirmed", "processing", "shipped", "delivered"):
+        order = order_transition(order=order, to_status=status, actor=None, by_manager=True)
+    ret = received_return(us_customer, order, line(order, sku, 1, "defective"))
+    fake_stripe.fail_next("POST", "/v1/refunds", "card_declined")
+
+    with pytest.raises(returns.ApplicationError) as refused:
+        returns.return_refund(ret=ret, actor=None)
+
+    assert refused.value.status_code == 409
+    ret.refresh_from_db()
+    assert (ret.status, ret.refunded_amount) == ("received", Decimal("0.00"))
+    assert Refund.objects.count() == 0
+    assert fake_stripe.refunded(payment.provider_ref) == 0
