@@ -1,14 +1,16 @@
 """Routes of the manager API, mounted at /api/v1/manager/ (docs/MANAGER_API.md).
 
 `orders/export/` and `orders/bulk-status/` come before `orders/<order_number>/`
-so that they are never read as order numbers. Every route needs a rule in the
-permission matrix test (store_manager/tests/test_permissions_matrix.py).
+so that they are never read as order numbers; `returns/products/` can never be
+read as a return number (`<return_number:…>` needs the `R-` prefix). Every route
+needs a rule in the permission matrix test
+(store_manager/tests/test_permissions_matrix.py).
 """
 
 from django.urls import path
 
-from main import converters  # noqa: F401 (registers <order_number:…> and <isodate:…>)
-from store_manager.api import views
+from main import converters  # noqa: F401 (registers the <order_number:…> etc. converters)
+from store_manager.api import returns, views
 
 urlpatterns = [
     path("me/", views.MeView.as_view(), name="manager-me"),
@@ -45,6 +47,37 @@ urlpatterns = [
         "orders/<order_number:order_number>/refund/",
         views.OrderRefundView.as_view(),
         name="manager-order-refund",
+    ),
+    path("returns/", returns.ReturnListView.as_view(), name="manager-returns"),
+    path(
+        "returns/products/",
+        returns.ReturnRateListView.as_view(),
+        name="manager-return-rates",
+    ),
+    path(
+        "returns/<return_number:return_number>/",
+        returns.ReturnDetailView.as_view(),
+        name="manager-return-detail",
+    ),
+    path(
+        "returns/<return_number:return_number>/approve/",
+        returns.ReturnApproveView.as_view(),
+        name="manager-return-approve",
+    ),
+    path(
+        "returns/<return_number:return_number>/reject/",
+        returns.ReturnRejectView.as_view(),
+        name="manager-return-reject",
+    ),
+    path(
+        "returns/<return_number:return_number>/receive/",
+        returns.ReturnReceiveView.as_view(),
+        name="manager-return-receive",
+    ),
+    path(
+        "returns/<return_number:return_number>/refund/",
+        returns.ReturnRefundView.as_view(),
+        name="manager-return-refund",
     ),
     path("revenue/", views.RevenueView.as_view(), name="manager-revenue"),
     path("revenue/hourly/", views.RevenueHourlyView.as_view(), name="manager-revenue-hourly"),

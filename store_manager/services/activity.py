@@ -1,9 +1,9 @@
 """The manager audit log: the one writer of `ManagerActivityLog` rows, and their actions.
 
 Each service that changes something on a manager's behalf (`profile`, `orders`,
-`export`) writes exactly one `ManagerActivityLog` row per changed object through
-`activity_log_write`, in the same transaction as the change: an audit row
-exists if and only if the change committed.
+`returns`, `export`) writes exactly one `ManagerActivityLog` row per changed
+object through `activity_log_write`, in the same transaction as the change: an
+audit row exists if and only if the change committed.
 """
 
 from __future__ import annotations
@@ -28,6 +28,10 @@ class Action:
     ORDERS_EXPORTED = "orders_exported"
     MARKET_SWITCHED = "market_switched"
     SETTINGS_CHANGED = "settings_changed"
+    RETURN_APPROVED = "return_approved"
+    RETURN_REJECTED = "return_rejected"
+    RETURN_RECEIVED = "return_received"
+    RETURN_REFUNDED = "return_refunded"
 
     ALL: tuple[str, ...] = (
         ORDER_STATUS_CHANGED,
@@ -38,6 +42,10 @@ class Action:
         ORDERS_EXPORTED,
         MARKET_SWITCHED,
         SETTINGS_CHANGED,
+        RETURN_APPROVED,
+        RETURN_REJECTED,
+        RETURN_RECEIVED,
+        RETURN_REFUNDED,
     )
 
 

@@ -23,6 +23,7 @@ from store_manager.tests.manager_api_support import (
     make_manager,
     order_in,
 )
+from store_manager.tests.returns_api_support import make_return, receipt
 
 pytestmark = pytest.mark.django_db
 
@@ -42,6 +43,13 @@ RULES: dict[str, dict[str, str | None]] = {
     "manager-order-cancel": {"post": "can_cancel_orders"},
     "manager-order-resume": {"post": "can_cancel_orders"},
     "manager-order-refund": {"post": "can_refund"},
+    "manager-returns": {"get": "can_view_orders"},
+    "manager-return-rates": {"get": "can_view_orders"},
+    "manager-return-detail": {"get": "can_view_orders"},
+    "manager-return-approve": {"post": "can_edit_orders"},
+    "manager-return-reject": {"post": "can_edit_orders"},
+    "manager-return-receive": {"post": "can_edit_orders"},
+    "manager-return-refund": {"post": "can_refund"},
     "manager-revenue": {"get": "can_view_revenue"},
     "manager-revenue-hourly": {"get": "can_view_revenue"},
     "manager-reports": {"get": "can_view_revenue"},
@@ -124,6 +132,13 @@ def _request(name: str, manager):
         "manager-order-cancel": f"orders/{order.order_number}/cancel/",
         "manager-order-resume": f"orders/{order.order_number}/resume/",
         "manager-order-refund": f"orders/{order.order_number}/refund/",
+        "manager-returns": "returns/",
+        "manager-return-rates": "returns/products/",
+        "manager-return-detail": "returns/{number}/",
+        "manager-return-approve": "returns/{number}/approve/",
+        "manager-return-reject": "returns/{number}/reject/",
+        "manager-return-receive": "returns/{number}/receive/",
+        "manager-return-refund": "returns/{number}/refund/",
         "manager-revenue": "revenue/",
         "manager-revenue-hourly": "revenue/hourly/",
         "manager-reports": "reports/",
@@ -144,7 +159,15 @@ def _request(name: str, manager):
         "manager-order-status": {"status": "confirmed", "note": "called"},
         "manager-order-cancel": {"reason": "customer asked"},
         "manager-order-refund": {"amount": "10.00", "method": "cash", "reason": "stain"},
+        "manager-return-reject": {"reason": "worn"},
+        "manager-return-refund": {"method": "cash", "reason": "returned"},
     }.get(name, {})
+    if "{number}" in path:  # a KG return in the status the action starts from
+        status = {"manager-return-receive": "approved", "manager-return-refund": "received"}
+        made = make_return("KG", status=status.get(name, "requested"))
+        path = path.format(number=made.ret.return_number)
+        if name == "manager-return-receive":
+            body = receipt(made.ret)
     if name == "manager-order-refund":  # a delivered cash order: the courier collected it
         order.status = OrderStatus.DELIVERED
         order.save(update_fields=["status"])
