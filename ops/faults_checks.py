@@ -168,7 +168,7 @@ def check_daily_revenue(connection, since) -> dict:
             FROM orders_order o
             JOIN (VALUES ('KG', 'Asia/Bishkek'), ('US', 'America/New_York')) z(market, zone)
               ON z.market = o.market
-            WHERE o.created_at >= %(since)s
+            WHERE o.created_at >= %(since)s AND NOT o.is_replacement
         ), figures AS (
             SELECT d.market, d.day,
                    COALESCE(SUM(o.total) FILTER (WHERE o.status <> 'cancelled'), 0) AS revenue,
@@ -177,6 +177,7 @@ def check_daily_revenue(connection, since) -> dict:
             FROM days d
             LEFT JOIN orders_order o ON o.market = d.market
              AND date_trunc('day', o.created_at AT TIME ZONE d.zone) = d.day
+             AND NOT o.is_replacement  -- an exchange's shipment is no sale
             GROUP BY d.market, d.day
         )
         SELECT f.market, f.day::date, f.revenue, s.revenue, f.orders, s.orders_count,

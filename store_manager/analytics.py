@@ -21,14 +21,36 @@ Definitions (SPEC §3, §4), per market, in that market's currency:
   before a cancellation was still taken; its refund shows in the next figure);
   cash on delivery counts once delivered (captured = total then);
 * ``refunded_amount``: sum of ``Payment.amount_refunded`` (its refunds that did
-  not fail) over the payments of those same orders, cancelled ones included.
+  not fail) over the payments of those same orders, cancelled ones included;
+* ``returns_count``: returns (``ReturnRequest``, SPEC §10) of the period's
+  orders that are not ``rejected`` or ``cancelled`` (requested, approved,
+  received, refunded, exchanged);
+* ``net_revenue``: ``revenue`` minus what was refunded on the payments of the
+  orders that count in it (the period's non-cancelled orders). A cancelled
+  order's revenue never counted, so its refund is not taken from it: it shows
+  in ``refunded_amount`` only.
 
-The two payment figures follow the order, not the money's own date: a refund
-made weeks later changes the period the order was created in (the
-``payment.refunded`` event recomputes it). Every payment of an order counts,
-cancelled ones included (they hold what they captured and refunded before
-being replaced); they are summed per order in a subquery, so an order with two
-payments is still one order in the other figures.
+The payment and return figures follow the order, not the money's or the
+return's own date: a refund or a return made weeks later changes the period
+the order was created in (the ``payment.refunded`` and ``return.status_changed``
+events recompute it), so every figure of a period describes the same set of
+orders. Every payment of an order counts, cancelled ones included (they hold
+what they captured and refunded before being replaced); payments and returns
+are summed per order in correlated subqueries, so an order with two payments
+or two returns is still one order in the other figures.
+
+SPEC §10 words ``net_revenue`` as "revenue - refunds made in the period"; like
+``refunded_amount`` since issue 15 it is read as the refunds *of the period's
+orders*, so it never mixes two sets of orders. It is not negative in practice
+(a payment's amount is its order's total, refunded ≤ captured ≤ that amount,
+and a payment replaced by another never captured anything), but only the
+payments service keeps the last two facts, not the database: the snapshot and
+report tables have no ``net_revenue ≥ 0`` check, so an inconsistency elsewhere
+shows as a negative figure instead of a snapshot that cannot be written.
+
+Replacement orders (``Order.is_replacement``: they ship the units of an
+exchange, total 0) are not sales and count in no figure, nor in top products;
+an order's customer is never made "new" by one.
 
 Periods are half-open ``[start, end)`` and built in the market's time zone from
 local wall-clock boundaries (midnight, Monday, the 1st), so a New York day is
@@ -50,6 +72,7 @@ from django.db.models import (
     DecimalField,
     Exists,
     F,
+    IntegerField,
     Max,
     OuterRef,
     Q,
@@ -61,7 +84,8 @@ from django.db.models import (
 from django.db.models.functions import Coalesce, TruncDay, TruncHour, TruncMonth, TruncWeek
 
 from main.markets import market_config
-from orders.models import Order, OrderItem, OrderStatus, Payment
+from orders.models import Order, OrderItem, OrderStatus, Payment, ReturnItem, ReturnRequest
+from orders.services.returns import DEAD as DEAD_RETURN_STATUSES
 from store_manager.models import RevenuePeriod
 
 ZERO = Decimal("0.00")
@@ -89,6 +113,8 @@ FIGURE_NAMES = (
     "new_customers",
     "paid_amount",
     "refunded_amount",
+    "returns_count",
+    "net_revenue",
 )
 
 
@@ -104,6 +130,8 @@ class Figures:
     new_customers: int = 0
     paid_amount: Decimal = ZERO
     refunded_amount: Decimal = ZERO
+    returns_count: int = 0
+    net_revenue: Decimal = ZERO
     currency: str = ""
 
     def as_dict(self) -> dict[str, object]:
@@ -117,6 +145,8 @@ class Figures:
             "new_customers": self.new_customers,
             "paid_amount": f"{self.paid_amount:.2f}",
             "refunded_amount": f"{self.refunded_amount:.2f}",
+            "returns_count": self.returns_count,
+            "net_revenue": f"{self.net_revenue:.2f}",
             "currency": self.currency,
         }
 
@@ -246,8 +276,11 @@ def last_closed(market: str, period: str, now: datetime) -> Bounds:
 
 
 def _orders(market: str, start: datetime, end: datetime) -> QuerySet[Order]:
-    # `order_by()` drops Meta.ordering so it never leaks into GROUP BY.
-    return Order.objects.filter(market=market, created_at__gte=start, created_at__lt=end).order_by()
+    # `order_by()` drops Meta.ordering so it never leaks into GROUP BY. Replacement
+    # orders ship an exchange (total 0): they are not sales.
+    return Order.objects.filter(
+        market=market, created_at__gte=start, created_at__lt=end, is_replacement=False
+    ).order_by()
 
 
 def _is_first_order() -> Exists:
@@ -257,7 +290,9 @@ def _is_first_order() -> Exists:
     first order and counting first orders counts new customers.
     """
     earlier = (
-        Order.objects.filter(user_id=OuterRef("user_id"), market=OuterRef("market"))
+        Order.objects.filter(
+            user_id=OuterRef("user_id"), market=OuterRef("market"), is_replacement=False
+        )
         .exclude(status=OrderStatus.CANCELLED)
         .filter(
             Q(created_at__lt=OuterRef("created_at"))
@@ -289,6 +324,36 @@ def payments_total(field: str, order_ref: str = "pk") -> Subquery:
     return Subquery(totals, output_field=_MONEY)
 
 
+def returns_count_per_order(order_ref: str = "pk") -> Subquery:
+    """How many live returns (not rejected or cancelled) an order has (NULL without one).
+
+    A correlated subquery like ``payments_total``, for the same reason: a join
+    would repeat an order with two returns in every other figure.
+    """
+    counts = (
+        ReturnRequest.objects.filter(order=OuterRef(order_ref))
+        .exclude(status__in=DEAD_RETURN_STATUSES)
+        .order_by()
+        .values("order")
+        .annotate(n=Count("id"))
+        .values("n")
+    )
+    return Subquery(counts, output_field=IntegerField())
+
+
+def returned_units_per_order(order_ref: str = "pk") -> Subquery:
+    """How many units an order's live returns take back (NULL without one), per order."""
+    units = (
+        ReturnItem.objects.filter(return_request__order=OuterRef(order_ref))
+        .exclude(return_request__status__in=DEAD_RETURN_STATUSES)
+        .order_by()
+        .values("return_request__order")
+        .annotate(n=Sum("quantity"))
+        .values("n")
+    )
+    return Subquery(units, output_field=IntegerField())
+
+
 def _order_aggregates() -> dict[str, object]:
     return {
         "revenue": Coalesce(Sum("total", filter=_LIVE), Value(ZERO), output_field=_MONEY),
@@ -302,13 +367,28 @@ def _order_aggregates() -> dict[str, object]:
         "refunded_amount": Coalesce(
             Sum(payments_total("amount_refunded")), Value(ZERO), output_field=_MONEY
         ),
+        "returns_count": Coalesce(Sum(returns_count_per_order()), 0),
+        # Revenue less the refunds of the same orders: a cancelled order's refund
+        # is not taken from a revenue it never counted in.
+        "net_revenue": Coalesce(
+            Sum(
+                F("total")
+                - Coalesce(payments_total("amount_refunded"), Value(ZERO), output_field=_MONEY),
+                filter=_LIVE,
+            ),
+            Value(ZERO),
+            output_field=_MONEY,
+        ),
     }
 
 
 def _live_items(market: str, start: datetime, end: datetime) -> QuerySet[OrderItem]:
     return (
         OrderItem.objects.filter(
-            order__market=market, order__created_at__gte=start, order__created_at__lt=end
+            order__market=market,
+            order__created_at__gte=start,
+            order__created_at__lt=end,
+            order__is_replacement=False,
         )
         .exclude(order__status=OrderStatus.CANCELLED)
         .order_by()
@@ -327,6 +407,8 @@ def _figures(market: str, row: dict, items: int | None) -> Figures:
         new_customers=row["new_customers"] or 0,
         paid_amount=Decimal(row["paid_amount"] or 0).quantize(CENT),
         refunded_amount=Decimal(row["refunded_amount"] or 0).quantize(CENT),
+        returns_count=row["returns_count"] or 0,
+        net_revenue=Decimal(row["net_revenue"] or 0).quantize(CENT),
         currency=market_config(market).currency,
     )
 
@@ -334,7 +416,8 @@ def _figures(market: str, row: dict, items: int | None) -> Figures:
 def period_figures(*, market: str, start: datetime, end: datetime) -> Figures:
     """Figures of ``market`` for orders created in ``[start, end)`` (two SQL queries).
 
-    The payment figures come in the first query, a per-order subquery over payments.
+    The payment and return figures come in the first query, as per-order
+    subqueries over payments and returns.
 
     ``start``/``end`` are aware datetimes, usually from ``period_bounds`` or
     ``date_range_bounds``.
@@ -357,8 +440,8 @@ def bucket_figures(
 ) -> dict[datetime, Figures]:
     """Figures per period of ``market`` for every period starting in ``[start, end)``.
 
-    One GROUP BY query over orders (their payments summed per order in a
-    subquery) and one over order items, both grouped by the creation time
+    One GROUP BY query over orders (their payments and returns summed per
+    order in subqueries) and one over order items, both grouped by the creation time
     truncated in the market's time zone. The result is ordered by period
     start and zero-filled (a period without orders is present with zero
     figures). Keys are the periods' starts as aware UTC
@@ -387,6 +470,8 @@ def bucket_figures(
         "new_customers": 0,
         "paid_amount": ZERO,
         "refunded_amount": ZERO,
+        "returns_count": 0,
+        "net_revenue": ZERO,
     }
     return {
         b.start: _figures(market, figures.get(b.start, empty), items_by_start.get(b.start))
@@ -399,8 +484,9 @@ def top_products(
 ) -> dict[str, list[dict[str, object]]]:
     """Best sellers of ``market`` in ``[start, end)``: ``{"by_revenue": [...], "by_units": [...]}``.
 
-    One GROUP BY over order items of non-cancelled orders, by product (items
-    of a deleted product share ``product_id`` None). Each entry:
+    One GROUP BY over order items of non-cancelled orders (replacement orders
+    left out: they are not sales), by product (items of a deleted product
+    share ``product_id`` None). Each entry:
     ``{"product_id", "name", "slug", "revenue", "units"}`` with revenue as a
     2-decimal string in the market's currency.
     """

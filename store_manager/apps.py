@@ -8,7 +8,12 @@ class StoreManagerConfig(AppConfig):
 
     def ready(self) -> None:
         # In ready(), not at module level: tasks import models (the app registry must be ready).
-        from orders.events import ORDER_CREATED, ORDER_STATUS_CHANGED, PAYMENT_REFUNDED
+        from orders.events import (
+            ORDER_CREATED,
+            ORDER_STATUS_CHANGED,
+            PAYMENT_REFUNDED,
+            RETURN_STATUS_CHANGED,
+        )
         from store_manager import tasks
 
         # Managers and the revenue snapshots react to order events (docs/EVENTS.md).
@@ -19,3 +24,6 @@ class StoreManagerConfig(AppConfig):
         # A refund changes `refunded_amount` of the periods its order was created in
         # (captures happen inside status changes, which recompute already).
         PAYMENT_REFUNDED.subscribe(tasks.recompute_order_periods)
+        # A return requested, approved, rejected, cancelled, received, refunded or exchanged
+        # changes `returns_count` of the periods its order was created in.
+        RETURN_STATUS_CHANGED.subscribe(tasks.recompute_order_periods)

@@ -95,6 +95,10 @@ class RevenueSnapshot(TimeStampedModel):
     # Captured and refunded on the payments of the period's orders (analytics.py).
     paid_amount = money_field(max_digits=14, default=0)
     refunded_amount = money_field(max_digits=14, default=0)
+    # Live returns of the period's orders, and revenue less the refunds of its
+    # non-cancelled orders (analytics.py; no check >= 0: see there).
+    returns_count = models.PositiveIntegerField(default=0)
+    net_revenue = money_field(max_digits=14, default=0)
     previous_revenue = money_field(max_digits=14, null=True, blank=True)
     # Wide enough for any ratio of two money columns (max 14 digits) at 2 places.
     change_percent = models.DecimalField(max_digits=20, decimal_places=2, null=True, blank=True)
@@ -164,6 +168,9 @@ class DailyReport(models.Model):
     # Captured and refunded on the payments of the day's orders (analytics.py).
     paid_amount = money_field(max_digits=14, default=0)
     refunded_amount = money_field(max_digits=14, default=0)
+    # Live returns of the day's orders; revenue less their refunds (analytics.py).
+    returns_count = models.PositiveIntegerField(default=0)
+    net_revenue = money_field(max_digits=14, default=0)
     top_products = models.JSONField(default=list, blank=True)
     comparison = models.JSONField(
         default=dict,

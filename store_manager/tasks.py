@@ -41,9 +41,12 @@ logger = logging.getLogger("marque.analytics")
 def recompute_order_periods(order_id: int, **event: Any) -> int:
     """Recompute the hour, day, week and month snapshots an order belongs to.
 
-    Subscribed to order.created and order.status_changed (SPEC §6). A daily
-    report already built for the order's day gets its figures refreshed too (it
-    is not e-mailed again). Idempotent: everything is recomputed from the orders.
+    Subscribed to order.created and order.status_changed (SPEC §6), to
+    payment.refunded (`refunded_amount`, `net_revenue`) and to
+    return.status_changed (`returns_count`; it carries the return's `order_id`).
+    A daily report already built for the order's day gets its figures
+    refreshed too (it is not e-mailed again). Idempotent: everything is
+    recomputed from the orders.
     """
 
     written = snapshots_for_order(order_id=order_id)

@@ -319,6 +319,12 @@ class ManagerOrderStatusOutput(serializers.ModelSerializer):
 # The payment figures (store_manager/analytics.py): they follow the orders created in the period.
 _PAID_HELP = "Captured on the payments of the period's orders (cancelled ones included)."
 _REFUNDED_HELP = "Refunded on the payments of the period's orders (cancelled ones included)."
+# The return figures (SPEC §10), which follow the orders created in the period as well.
+_RETURNS_HELP = "Returns of the period's orders that are not rejected or cancelled."
+_NET_HELP = (
+    "Revenue less what was refunded on the period's non-cancelled orders "
+    "(a cancelled order's refund is only in refunded_amount)."
+)
 
 
 class ManagerFiguresOutput(serializers.Serializer):
@@ -332,6 +338,8 @@ class ManagerFiguresOutput(serializers.Serializer):
     refunded_amount = serializers.DecimalField(
         max_digits=14, decimal_places=2, help_text=_REFUNDED_HELP
     )
+    returns_count = serializers.IntegerField(help_text=_RETURNS_HELP)
+    net_revenue = serializers.DecimalField(max_digits=14, decimal_places=2, help_text=_NET_HELP)
 
 
 class ManagerBucketOutput(serializers.Serializer):
@@ -374,6 +382,10 @@ class ManagerDayFiguresOutput(serializers.Serializer):
     refunded_amount = serializers.DecimalField(
         max_digits=14, decimal_places=2, allow_null=True, help_text=_REFUNDED_HELP
     )
+    returns_count = serializers.IntegerField(help_text=_RETURNS_HELP)
+    net_revenue = serializers.DecimalField(
+        max_digits=14, decimal_places=2, allow_null=True, help_text=_NET_HELP
+    )
 
 
 class ManagerChangeOutput(serializers.Serializer):
@@ -390,6 +402,10 @@ class ManagerSeriesDayOutput(serializers.Serializer):
     revenue = serializers.DecimalField(max_digits=14, decimal_places=2, allow_null=True)
     orders_count = serializers.IntegerField()
     items_sold = serializers.IntegerField()
+    returns_count = serializers.IntegerField(help_text=_RETURNS_HELP)
+    net_revenue = serializers.DecimalField(
+        max_digits=14, decimal_places=2, allow_null=True, help_text=_NET_HELP
+    )
 
 
 class ManagerTopProductOutput(serializers.Serializer):
@@ -457,6 +473,11 @@ class ManagerReportComparedDayOutput(serializers.Serializer):
     refunded_amount = serializers.DecimalField(
         max_digits=14, decimal_places=2, required=False, help_text=_REFUNDED_HELP
     )
+    # Not in the comparisons of reports built before returns existed.
+    returns_count = serializers.IntegerField(required=False, help_text=_RETURNS_HELP)
+    net_revenue = serializers.DecimalField(
+        max_digits=14, decimal_places=2, required=False, help_text=_NET_HELP
+    )
     currency = currency_field()
     revenue_change_percent = PercentField(allow_null=True)
     orders_change_percent = PercentField(allow_null=True)
@@ -489,6 +510,8 @@ class ManagerReportOutput(serializers.ModelSerializer):
             "new_customers",
             "paid_amount",
             "refunded_amount",
+            "returns_count",
+            "net_revenue",
             "top_products",
             "comparison",
             "generated_at",

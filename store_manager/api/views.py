@@ -191,6 +191,8 @@ def _day(figures, visible: bool) -> dict:
         "items_sold": figures.items_sold,
         "paid_amount": _money(figures.paid_amount, visible),
         "refunded_amount": _money(figures.refunded_amount, visible),
+        "returns_count": figures.returns_count,  # a count, like orders_count: always shown
+        "net_revenue": _money(figures.net_revenue, visible),
     }
 
 
@@ -240,6 +242,8 @@ class DashboardView(ReplicaReadsMixin, ManagerAPIView):
                             "revenue": _money(bucket.figures.revenue, visible),
                             "orders_count": bucket.figures.orders_count,
                             "items_sold": bucket.figures.items_sold,
+                            "returns_count": bucket.figures.returns_count,
+                            "net_revenue": _money(bucket.figures.net_revenue, visible),
                         }
                         for bucket in board.series
                     ],

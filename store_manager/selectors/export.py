@@ -6,11 +6,11 @@ from collections.abc import Iterator
 from datetime import datetime
 from decimal import Decimal
 
-from django.db.models import Value
+from django.db.models import Case, DecimalField, F, Q, Value, When
 from django.db.models.functions import Coalesce
 
-from orders.models import OrderItem
-from store_manager.analytics import payments_total
+from orders.models import OrderItem, OrderStatus
+from store_manager.analytics import payments_total, returned_units_per_order
 from store_manager.selectors.orders import OrderFilters, manager_orders
 
 EXPORT_COLUMNS: tuple[tuple[str, str], ...] = (
@@ -40,6 +40,11 @@ EXPORT_COLUMNS: tuple[tuple[str, str], ...] = (
     ("order_total", "order__total"),
     ("order_paid_amount", "order_paid_amount"),
     ("order_refunded_amount", "order_refunded_amount"),
+    # Units of the order in returns that are not rejected or cancelled (SPEC §10).
+    ("order_returned_units", "order_returned_units"),
+    # What the order adds to net_revenue: total - refunded, 0 when cancelled (its revenue
+    # never counted) or a replacement (an exchange shipment, not a sale).
+    ("order_net_total", "order_net_total"),
 )
 EXPORT_CHUNK_SIZE = 2000
 
@@ -60,7 +65,9 @@ def manager_export_rows(
         .annotate(
             order_paid_amount=_paid("amount_captured"),
             order_refunded_amount=_paid("amount_refunded"),
+            order_returned_units=Coalesce(returned_units_per_order("order_id"), 0),
         )
+        .annotate(order_net_total=_net_total())
         .order_by(f"{sign}order__{field}", f"{sign}order_id", "id")
         .values_list(*(source for _, source in EXPORT_COLUMNS))
     )
@@ -71,3 +78,13 @@ def _paid(field: str) -> Coalesce:
     """The item's order's payments summed (the analytics' own subquery), 0 without any."""
     total = payments_total(field, "order_id")
     return Coalesce(total, Value(Decimal("0.00")), output_field=total.output_field)
+
+
+def _net_total() -> Case:
+    """The order's share of `net_revenue` (store_manager/analytics.py), per item row."""
+    counted = ~Q(order__status=OrderStatus.CANCELLED) & Q(order__is_replacement=False)
+    return Case(
+        When(counted, then=F("order__total") - F("order_refunded_amount")),
+        default=Value(Decimal("0.00")),
+        output_field=DecimalField(max_digits=14, decimal_places=2),
+    )

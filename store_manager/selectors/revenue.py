@@ -31,6 +31,8 @@ def _from_snapshot(snapshot: RevenueSnapshot) -> Figures:
         new_customers=snapshot.new_customers,
         paid_amount=snapshot.paid_amount,
         refunded_amount=snapshot.refunded_amount,
+        returns_count=snapshot.returns_count,
+        net_revenue=snapshot.net_revenue,
         currency=snapshot.currency,
     )
 
@@ -73,7 +75,7 @@ def revenue_buckets(*, market: str, period: str, start: datetime, end: datetime,
 
 def totals_of(market: str, buckets: list[Bucket]) -> Figures:
     """The figures of a whole range from its buckets (new customers add up: first orders;
-    payments add up: each counts in its order's period)."""
+    payments and returns add up: each counts in its order's period)."""
     revenue = sum((b.figures.revenue for b in buckets), Decimal("0.00"))
     count = sum(b.figures.orders_count for b in buckets)
     return Figures(
@@ -85,6 +87,8 @@ def totals_of(market: str, buckets: list[Bucket]) -> Figures:
         new_customers=sum(b.figures.new_customers for b in buckets),
         paid_amount=sum((b.figures.paid_amount for b in buckets), analytics.ZERO),
         refunded_amount=sum((b.figures.refunded_amount for b in buckets), analytics.ZERO),
+        returns_count=sum(b.figures.returns_count for b in buckets),
+        net_revenue=sum((b.figures.net_revenue for b in buckets), analytics.ZERO),
         currency=analytics.market_config(market).currency,
     )
 

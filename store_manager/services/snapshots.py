@@ -78,6 +78,8 @@ def _values(figures: Figures, previous: Figures | None) -> dict[str, object]:
         "new_customers": figures.new_customers,
         "paid_amount": figures.paid_amount,
         "refunded_amount": figures.refunded_amount,
+        "returns_count": figures.returns_count,
+        "net_revenue": figures.net_revenue,
         "previous_revenue": previous_revenue,
         "change_percent": change_percent(figures.revenue, previous_revenue),
     }
@@ -92,8 +94,8 @@ def snapshots_upsert(*, market: str, period: str, start: datetime, end: datetime
     the whole range, previous period included). Weeks and months are sums of
     the daily snapshots (``_rollup_daily``): every figure is additive over the
     days that partition them, new customers included (a customer is new on
-    exactly one day) and so are the payment figures (an order's payments count
-    on its creation day), and summing ~30 rows is much cheaper than
+    exactly one day) and so are the payment and return figures (an order's
+    payments and returns count on its creation day), and summing ~30 rows is much cheaper than
     re-aggregating a month of orders on every order event. Then one read of
     the existing rows and one bulk upsert of the rows that changed. Returns
     how many rows were written.
@@ -182,13 +184,15 @@ def _rollup_daily(
             new_customers=sum(f.new_customers for f in parts),
             paid_amount=sum((f.paid_amount for f in parts), ZERO),
             refunded_amount=sum((f.refunded_amount for f in parts), ZERO),
+            returns_count=sum(f.returns_count for f in parts),
+            net_revenue=sum((f.net_revenue for f in parts), ZERO),
             currency=currency,
         )
     return result
 
 
 def snapshots_for_order(*, order_id: int, now: datetime | None = None) -> int:
-    """Recompute every snapshot an order's creation, status change or refund may have altered.
+    """Recompute every snapshot an order's creation, status change, refund or return may alter.
 
     For each period kind: the hour/day/week/month containing the order's
     ``created_at`` (in its market) and the period after it when that one has
@@ -219,9 +223,12 @@ def next_order_created_at(*, market: str, user_id: int, after: datetime) -> date
 
     Whether that order is the customer's first (``new_customers``) depends on
     the orders before it, so a change to one of them alters its periods too.
+    Replacement orders are never sales, so never anyone's first order.
     """
     return (
-        Order.objects.filter(user_id=user_id, market=market, created_at__gt=after)
+        Order.objects.filter(
+            user_id=user_id, market=market, created_at__gt=after, is_replacement=False
+        )
         .exclude(status=OrderStatus.CANCELLED)
         .order_by("created_at", "id")
         .values_list("created_at", flat=True)

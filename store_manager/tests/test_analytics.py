@@ -113,6 +113,7 @@ def test_figures_follow_the_spec_and_local_midnight_in_kg():
         average_order_value=Decimal("325.50"),
         cancelled_count=1,
         new_customers=1,
+        net_revenue=Decimal("651.00"),  # nothing refunded
         currency="KGS",
     )
     assert figures.as_dict()["revenue"] == "651.00"

@@ -28,7 +28,7 @@ from store_manager.selectors.dashboard import manager_dashboard
 from store_manager.services.reports import daily_report_build, daily_report_send
 from store_manager.services.snapshots import snapshots_rebuild
 from store_manager.tasks import recompute_order_periods
-from store_manager.tests.helpers import kg_customer, place, raw_figures, us_customer
+from store_manager.tests.helpers import kg_customer, pay, place, raw_figures, us_customer
 from store_manager.tests.manager_api_support import ALL_FLAGS, BASE, client_of, make_manager
 from users.tests.factories import UserFactory
 
@@ -38,32 +38,6 @@ DAY = date(2026, 3, 8)  # New York springs forward: a 23-hour US day
 NOW = datetime(2026, 4, 2, tzinfo=UTC)  # long after: every period of March is closed
 OTHER_FIGURES = ("revenue", "orders_count", "items_sold", "cancelled_count", "new_customers")
 D = Decimal
-
-
-def pay(order, captured="0.00", refunded="0.00", *, authorized=None, status=None, provider=None):
-    """A payment of `order` (its total), with a refund row behind any refunded amount."""
-    card = order.market == "US"
-    captured, refunded = D(captured), D(refunded)
-    authorized = D(authorized) if authorized is not None else captured
-    if status is None:
-        if captured:
-            status = "succeeded"
-        elif authorized:
-            status = "requires_capture"
-        else:
-            status = "requires_payment_method" if card else "due_on_delivery"
-    payment = Payment.objects.create(
-        order=order,
-        provider=provider or ("stripe" if card else "cash_on_delivery"),
-        status=status,
-        amount=order.total,
-        amount_authorized=authorized,
-        amount_captured=captured,
-        amount_refunded=refunded,
-    )
-    if refunded:
-        Refund.objects.create(payment=payment, amount=refunded, method="card" if card else "cash")
-    return payment
 
 
 def raw_payments(market, start, end) -> dict:
