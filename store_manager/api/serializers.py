@@ -19,6 +19,7 @@ from orders.models import (
     PaymentMethodType,
     PaymentStatus,
     RefundMethod,
+    ReturnStatus,
 )
 from store_manager.models import (
     DailyReport,
@@ -573,10 +574,18 @@ class ManagerActivityManagerOutput(serializers.Serializer):
     last_name = serializers.CharField(source="user.last_name")
 
 
+# An activity row's `status` is an order's or a return's (`object_type` says which).
+ACTIVITY_STATUSES = tuple(dict.fromkeys((*OrderStatus.values, *ReturnStatus.values)))
+
+
 class ManagerActivityValuesOutput(serializers.Serializer):
     """The values an action changed (only those it changed)."""
 
-    status = serializers.ChoiceField(choices=OrderStatus.choices, required=False)
+    status = serializers.ChoiceField(
+        choices=ACTIVITY_STATUSES,
+        required=False,
+        help_text="The order's status, or the return's when `object_type` is `return`.",
+    )
     active_market = market_field(required=False)
     email_reports = serializers.BooleanField(required=False)
     report_email = serializers.CharField(required=False)
