@@ -1,4 +1,8 @@
+from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.template.response import TemplateResponse
+from django.utils.html import format_html
 
 from main.admin_mixins import ViewOnlyAdminMixin
 from main.exceptions import ApplicationError
@@ -11,7 +15,13 @@ from orders.models import (
     Payment,
     ProviderEvent,
     Refund,
+    ReturnImage,
+    ReturnItem,
+    ReturnRequest,
+    ReturnStatus,
+    ReturnStatusHistory,
 )
+from orders.services.returns import return_transition
 from orders.services.transitions import order_transition
 
 ITEM_SNAPSHOT = (
@@ -265,3 +275,212 @@ class ProviderEventAdmin(ViewOnlyAdminMixin, admin.ModelAdmin):
     list_filter = ("provider", "type")
     search_fields = ("event_id", "payment__order__order_number", "payment__provider_ref")
     date_hierarchy = "received_at"
+
+
+# --------------------------------------------------------------------------- returns (SPEC §10)
+
+
+def _thumbnail(image) -> str:
+    """A small preview of a stored photo that opens the full one."""
+    if not image:
+        return "-"
+    return format_html(
+        '<a href="{0}" target="_blank" rel="noopener"><img src="{0}" alt="photo" '
+        'style="max-height: 80px; max-width: 120px;"></a>',
+        image.url,
+    )
+
+
+def _item_label(item: ReturnItem) -> str:
+    bought = item.order_item
+    return f"{bought.product_name} ({bought.size}, {bought.color}) · {bought.sku_code}"
+
+
+RETURN_ITEM_FIELDS = (
+    "bought",
+    "quantity",
+    "reason",
+    "exchange_sku_code",
+    "exchange_size",
+    "exchange_color",
+    "received_quantity",
+    "damaged_quantity",
+)
+
+
+class ReturnItemInline(ViewOnlyAdminMixin, admin.TabularInline):
+    model = ReturnItem
+    fields = readonly_fields = RETURN_ITEM_FIELDS
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("order_item")
+
+    @admin.display(description="Item bought")
+    def bought(self, obj):
+        return _item_label(obj)
+
+
+class ReturnImageInline(ViewOnlyAdminMixin, admin.TabularInline):
+    model = ReturnImage
+    fields = readonly_fields = ("photo", "sort_order")
+
+    @admin.display(description="Photo")
+    def photo(self, obj):
+        return _thumbnail(obj.image)
+
+
+class ReturnStatusHistoryInline(ViewOnlyAdminMixin, admin.TabularInline):
+    model = ReturnStatusHistory
+    fields = readonly_fields = HISTORY
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("changed_by")
+
+
+class RejectReturnsForm(forms.Form):
+    reason = forms.CharField(
+        max_length=500,
+        widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
+        help_text="The customer reads it in the notification of the rejection.",
+    )
+
+
+@admin.register(ReturnRequest)
+class ReturnRequestAdmin(admin.ModelAdmin):
+    """Returns come only from customers and move only through the returns service.
+
+    Everything is read-only: lines, photos and history are the customer's and the
+    service's. Staff approve, or reject with a reason, with the actions below
+    (the same `return_transition` as the manager API: locks, held exchange units
+    released, history with the staff user, the customer notified). Receiving and
+    refunding need counts and money: they stay in the manager API.
+    """
+
+    list_display = (
+        "return_number",
+        "order",
+        "user",
+        "market",
+        "status",
+        "refunded_amount",
+        "currency",
+        "created_at",
+    )
+    list_filter = ("status", "market", "created_at")
+    list_select_related = ("order", "user")
+    search_fields = ("return_number", "order__order_number", "user__phone")
+    date_hierarchy = "created_at"
+    fieldsets = (
+        (None, {"fields": ("return_number", "order", "user", "market", "currency", "status")}),
+        ("Customer note", {"fields": ("note",)}),
+        ("Outcome", {"fields": ("reject_reason", "refunded_amount", "replacement_order")}),
+        (
+            "Milestones",
+            {"fields": ("created_at", "approved_at", "received_at", "closed_at", "updated_at")},
+        ),
+    )
+    readonly_fields = tuple(name for _, options in fieldsets for name in options["fields"])
+    inlines = (ReturnItemInline, ReturnImageInline, ReturnStatusHistoryInline)
+    actions = ("approve", "reject")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def save_model(self, request, obj, form, change):
+        # Nothing on the page is editable: a full-row save would write back a status
+        # that the returns service changed while the page was open.
+        return
+
+    def _move(self, request, queryset, to_status: str, note: str) -> None:
+        """Each return through the returns service; refusals are reported, never a 500."""
+        moved, refused = 0, []
+        for ret in queryset.order_by("pk"):
+            try:
+                return_transition(ret=ret, to_status=to_status, actor=request.user, note=note)
+                moved += 1
+            except ApplicationError as error:
+                refused.append(f"{ret.return_number}: {error.detail}")
+        if moved:
+            self.message_user(request, f"{moved} return(s) now {to_status}.", messages.SUCCESS)
+        if refused:
+            self.message_user(request, "Not changed: " + "; ".join(refused), messages.ERROR)
+
+    @admin.action(description="Approve selected returns", permissions=("change",))
+    def approve(self, request, queryset):
+        self._move(request, queryset, ReturnStatus.APPROVED, note="approved in the admin")
+
+    @admin.action(
+        description="Reject selected returns (asks for the reason)", permissions=("change",)
+    )
+    def reject(self, request, queryset):
+        """A page asking for the reason (the customer is told it); then the service."""
+        form = RejectReturnsForm(request.POST if "apply" in request.POST else None)
+        if form.is_valid():
+            self._move(request, queryset, ReturnStatus.REJECTED, note=form.cleaned_data["reason"])
+            return None  # back to the change list, with the messages
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Reject returns",
+            "opts": self.model._meta,
+            "returns": queryset.select_related("order").order_by("pk"),
+            "form": form,
+            "action": "reject",
+            "action_checkbox_name": ACTION_CHECKBOX_NAME,
+        }
+        return TemplateResponse(request, "admin/orders/returnrequest/reject.html", context)
+
+
+@admin.register(ReturnItem)
+class ReturnItemAdmin(ViewOnlyAdminMixin, admin.ModelAdmin):
+    list_display = (
+        "return_request",
+        "bought",
+        "quantity",
+        "reason",
+        "exchange_sku_code",
+        "received_quantity",
+        "damaged_quantity",
+    )
+    list_select_related = ("return_request", "order_item")
+    list_filter = ("reason", "return_request__market", "return_request__status")
+    search_fields = (
+        "return_request__return_number",
+        "order_item__sku_code",
+        "order_item__product_name",
+    )
+
+    @admin.display(description="Item bought")
+    def bought(self, obj):
+        return _item_label(obj)
+
+
+@admin.register(ReturnStatusHistory)
+class ReturnStatusHistoryAdmin(ViewOnlyAdminMixin, admin.ModelAdmin):
+    list_display = (
+        "return_request",
+        "from_status",
+        "to_status",
+        "changed_by",
+        "note",
+        "created_at",
+    )
+    list_select_related = ("return_request", "changed_by")
+    list_filter = ("return_request__market", "to_status", "from_status")
+    search_fields = ("return_request__return_number", "changed_by__phone", "note")
+    date_hierarchy = "created_at"
+    readonly_fields = ("created_at",)
+
+
+@admin.register(ReturnImage)
+class ReturnImageAdmin(ViewOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("return_request", "photo", "sort_order")
+    list_select_related = ("return_request",)
+    list_filter = ("return_request__market",)
+    search_fields = ("return_request__return_number",)
+
+    @admin.display(description="Photo")
+    def photo(self, obj):
+        return _thumbnail(obj.image)

@@ -1,8 +1,8 @@
 """Celery tasks of the orders app: the customer's notifications, and clean-up.
 
-The notification tasks subscribe to the order events (`OrdersConfig.ready`),
-run after the change committed, read the order fresh and are idempotent by
-the event id (the status history row).
+The notification tasks subscribe to the order and return events
+(`OrdersConfig.ready`), run after the change committed, read the order (or
+return) fresh and are idempotent by the event id (the status history row).
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from orders.models import IdempotencyKey, Order, OrderStatus, Refund
-from orders.selectors import order_event_get
+from orders.models import IdempotencyKey, Order, OrderStatus, Refund, ReturnStatus
+from orders.selectors import order_event_get, return_event_get
 from orders.services import payment_events
 from orders.services.payments import PAYMENT_EXPIRED
 from outbox.services import outbox_publish
@@ -38,13 +38,46 @@ EXPIRED_MESSAGE = "Your order {number} was cancelled: the card payment did not a
 SMS_STATUSES = frozenset({OrderStatus.SHIPPED, OrderStatus.DELIVERED})
 SEND_SMS = send_sms_task.name
 
+# What the customer is told at each step of a return (SPEC §10); `{reason}`, `{amount}` and
+# `{replacement}` are filled in from the return.
+RETURN_TITLES = {
+    ReturnStatus.REQUESTED: "Return {number}: request received",
+    ReturnStatus.APPROVED: "Return {number}: approved",
+    ReturnStatus.REJECTED: "Return {number}: not accepted",
+    ReturnStatus.CANCELLED: "Return {number}: cancelled",
+    ReturnStatus.RECEIVED: "Return {number}: parcel received",
+    ReturnStatus.REFUNDED: "Return {number}: refunded",
+    ReturnStatus.EXCHANGED: "Return {number}: exchange on its way",
+}
+RETURN_MESSAGES = {
+    ReturnStatus.REQUESTED: "We received your return request {number} for order {order}. "
+    "We will look at it and let you know.",
+    ReturnStatus.APPROVED: "Your return {number} is approved. Pack the items you are sending "
+    "back, mark the parcel with {number} and send it to us; we refund or ship your exchange "
+    "once it arrives.",
+    ReturnStatus.REJECTED: "Your return {number} was not accepted: {reason}",
+    ReturnStatus.CANCELLED: "Your return {number} was cancelled. Nothing will be collected "
+    "or refunded.",
+    ReturnStatus.RECEIVED: "We received the parcel of your return {number}. Your refund or "
+    "exchange follows.",
+    ReturnStatus.REFUNDED: "We refunded {amount} {currency} for your return {number} "
+    "(order {order}).",
+    ReturnStatus.EXCHANGED: "Your exchange for return {number} ships in order {replacement}.",
+}
+NO_REASON = "contact us if you would like to know more."
+
+
+def _sentence(text: str) -> str:
+    text = text.strip()
+    return text if text.endswith((".", "!", "?")) else f"{text}."
+
 
 def _already_told(order: Order, **marker: Any) -> bool:
     """Inside the caller's transaction, with the order row locked: is the customer's
     notification carrying `marker` already there? Two copies of one task (a redelivery
     while the first still runs) queue on the lock, and the second finds the first's."""
     Order.objects.select_for_update().filter(pk=order.pk).first()
-    return Notification.objects.filter(user=order.user, **marker).exists()
+    return Notification.objects.filter(user_id=order.user_id, **marker).exists()
 
 
 def _notify_customer(order: Order, status: str, event_id: int, note: str = "") -> None:
@@ -91,6 +124,48 @@ def notify_order_status_changed(order_id: int, event_id: int, **event: Any) -> N
         return
     order, history = found
     _notify_customer(order, history.to_status, event_id, history.note)
+
+
+@shared_task(acks_late=True)
+def notify_return_status_changed(return_id: int, event_id: int, **event: Any) -> None:
+    """return.status_changed: tell the customer where the return stands (once per event).
+
+    Keyed by `return_event` in the notification's data, not `event`: history rows of
+    returns and of orders are numbered apart, and the same number may name both.
+    """
+    found = return_event_get(return_id=return_id, event_id=event_id)
+    if found is None:
+        return
+    ret, history = found
+    status = history.to_status
+    facts = {
+        "number": ret.return_number,
+        "order": ret.order.order_number,
+        "reason": _sentence(history.note or ret.reject_reason or NO_REASON),
+        "amount": ret.refunded_amount,
+        "currency": ret.currency,
+        "replacement": ret.replacement_order.order_number if ret.replacement_order else "",
+    }
+    data = {
+        "return_number": ret.return_number,
+        "order_number": ret.order.order_number,
+        "status": status,
+        "return_event": event_id,
+    }
+    if status == ReturnStatus.REFUNDED:
+        data |= {"amount": str(ret.refunded_amount), "currency": ret.currency}
+    if status == ReturnStatus.EXCHANGED and ret.replacement_order:
+        data["replacement_order_number"] = ret.replacement_order.order_number
+    with transaction.atomic():
+        if _already_told(ret.order, data__return_event=event_id):
+            return
+        notify_user(
+            user=ret.user,
+            type=Notification.Type.RETURN,
+            title=RETURN_TITLES[status].format(**facts),
+            body=RETURN_MESSAGES[status].format(**facts),
+            data=data,
+        )
 
 
 @shared_task

@@ -141,6 +141,11 @@ class Product(TimeStampedModel):
     fit_runs_small_count = models.PositiveIntegerField(default=0)
     fit_true_to_size_count = models.PositiveIntegerField(default=0)
     fit_runs_large_count = models.PositiveIntegerField(default=0)
+    # Return lines that sent the product back as too small / too large, in returns that are
+    # not rejected or cancelled: the fit summary's other half (SPEC §10), kept by
+    # `reviews.services.product_fit_refresh` from the returns.
+    returned_too_small_count = models.PositiveIntegerField(default=0)
+    returned_too_large_count = models.PositiveIntegerField(default=0)
     sales_count = models.PositiveIntegerField(default=0)
 
     objects = ProductQuerySet.as_manager()

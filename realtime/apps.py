@@ -10,7 +10,7 @@ class RealtimeConfig(AppConfig):
         # In ready(), not at module level: tasks import models (the app registry must be ready).
         from django.db.models.signals import post_delete, post_save
 
-        from orders.events import ORDER_CREATED, ORDER_STATUS_CHANGED
+        from orders.events import ORDER_CREATED, ORDER_STATUS_CHANGED, RETURN_STATUS_CHANGED
         from products.events import STOCK_LOW
         from realtime import tasks
         from realtime.services import on_access_saved
@@ -23,6 +23,7 @@ class RealtimeConfig(AppConfig):
         # first in line, since a screen waits for it and the other reactions can wait.
         ORDER_CREATED.subscribe(tasks.push_order_created, first=True)
         ORDER_STATUS_CHANGED.subscribe(tasks.push_order_status_changed, first=True)
+        RETURN_STATUS_CHANGED.subscribe(tasks.push_return_status_changed, first=True)
         NOTIFICATION_CREATED.subscribe(tasks.push_notification_created, first=True)
         MANAGER_NOTIFICATION_CREATED.subscribe(tasks.push_manager_notifications, first=True)
         STOCK_LOW.subscribe(tasks.push_stock_low, first=True)

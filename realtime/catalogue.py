@@ -41,6 +41,12 @@ FRAMES: tuple[FrameSpec, ...] = (
         ("sku_code", "product_slug", "stock", "low_stock"),
         "the managers of every market the product sells in",
     ),
+    FrameSpec(
+        "return.status_changed",
+        ("return_number", "order_number", "status"),
+        "the return's customer, and the managers of the return's market (active market, "
+        "`can_view_orders`)",
+    ),
     FrameSpec("report.ready", ("date",), "the managers of the report's market"),
     FrameSpec(
         "manager_notification.created",

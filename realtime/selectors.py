@@ -8,7 +8,7 @@ from typing import Any
 from django.conf import settings
 
 from main.markets import CatalogMarket, Market
-from orders.models import Order
+from orders.models import Order, ReturnRequest
 from products.models import SKU
 from realtime.groups import managers_group, user_group
 from store_manager.models import DailyReport, ManagerNotification, StoreManager
@@ -57,6 +57,14 @@ _ORDER_FIELDS = (
 
 def order_facts(order_id: int) -> dict[str, Any] | None:
     return Order.objects.filter(pk=order_id).values(*_ORDER_FIELDS).first()
+
+
+def return_facts(return_id: int) -> dict[str, Any] | None:
+    return (
+        ReturnRequest.objects.filter(pk=return_id)
+        .values("return_number", "order__order_number", "market", "user_id")
+        .first()
+    )
 
 
 def notification_facts(notification_id: int) -> dict[str, Any] | None:

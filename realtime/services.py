@@ -237,6 +237,29 @@ def push_order_status_changed(
     return publish(messages)
 
 
+def push_return_status_changed(*, return_id: int, event_id: int, to_status: str) -> int:
+    """return.status_changed → its customer and the return market's managers.
+
+    `status` is the status the event moved the return to (a later move has its own
+    frame); no money travels, so both manager groups get the same frame.
+    """
+    ret = selectors.return_facts(return_id)
+    if ret is None:
+        return 0
+    text = frame(
+        "return.status_changed",
+        key=event_id,
+        data={
+            "return_number": ret["return_number"],
+            "order_number": ret["order__order_number"],
+            "status": to_status,
+        },
+    )
+    messages = [(user_group(ret["user_id"]), text)]
+    messages += [(group, text) for group in managers_groups(ret["market"])]
+    return publish(messages)
+
+
 def push_notification_created(*, notification_id: int, event_id: int) -> int:
     """notification.created → its customer: id, type, title."""
     row = selectors.notification_facts(notification_id)

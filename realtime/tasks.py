@@ -30,6 +30,13 @@ def push_order_status_changed(
 
 
 @shared_task(acks_late=False)
+def push_return_status_changed(return_id: int, event_id: int, to_status: str, **event: Any) -> int:
+    return services.push_return_status_changed(
+        return_id=return_id, event_id=event_id, to_status=to_status
+    )
+
+
+@shared_task(acks_late=False)
 def push_notification_created(notification_id: int, event_id: int, **event: Any) -> int:
     return services.push_notification_created(notification_id=notification_id, event_id=event_id)
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from django.db.models import QuerySet
 
+from orders.models import ReturnItem
+from orders.services.returns import SIZE_REASONS
 from products.models import Product
 from reviews.models import Review
 
@@ -15,4 +17,17 @@ def product_reviews(*, product: Product) -> QuerySet[Review]:
         .select_related("user")
         .prefetch_related("images")
         .order_by("-created_at", "-id")
+    )
+
+
+def return_sized_product_ids(*, return_id: int) -> list[int]:
+    """The products a return sends back for a size reason (what its fit counts touch)."""
+    return sorted(
+        set(
+            ReturnItem.objects.filter(
+                return_request_id=return_id,
+                reason__in=list(SIZE_REASONS),
+                order_item__product_id__isnull=False,
+            ).values_list("order_item__product_id", flat=True)
+        )
     )

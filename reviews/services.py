@@ -17,6 +17,12 @@ Rules (docs/REVIEWS.md):
   are recomputed from the approved reviews with one aggregate while the
   product row is locked, never `+= 1`: `product_rating_refresh()` is the only
   writer of those fields, so the catalogue reads them without touching reviews.
+- The fit summary has a second source, size returns (SPEC §10): return lines
+  with reason `size_too_small` / `size_too_large` in returns that are not
+  rejected or cancelled, counted per product into `returned_too_small_count` /
+  `returned_too_large_count` by `product_fit_refresh()`, their only writer, the
+  same way (the product rows locked, then one aggregate). The reviews app keeps
+  them because it may read both orders and products; products may read neither.
 """
 
 from __future__ import annotations
@@ -34,7 +40,8 @@ from django.utils import timezone
 from main.exceptions import ApplicationError, Conflict, InvalidInput
 from main.http_cache import catalogue_cache_invalidate_on_commit
 from main.images import IMAGE_MAX_BYTES, CleanImage, images_clean
-from orders.models import OrderItem, OrderStatus
+from orders.models import OrderItem, OrderStatus, ReturnItem, ReturnReason
+from orders.services.returns import DEAD
 from products.models import Product
 from products.services.listing import listing_copy
 from reviews.models import Review, ReviewFit, ReviewImage
@@ -120,6 +127,64 @@ def product_rating_refresh(*, product_id: int) -> Product | None:
         Product.objects.filter(pk=product_id).update(**values)
         listing_copy(product_id, values)
     return product
+
+
+# Return lines per size reason → the Product counter they keep (the other reasons say
+# nothing about fit).
+RETURNED_COUNT_FIELDS = {
+    ReturnReason.SIZE_TOO_SMALL: "returned_too_small_count",
+    ReturnReason.SIZE_TOO_LARGE: "returned_too_large_count",
+}
+
+
+def product_fit_refresh(*, product_ids: Iterable[int]) -> list[int]:
+    """Recompute the products' size-return counts from the return lines; the ids that moved.
+
+    A line counts once whatever its quantity (one customer's verdict, as a
+    review is), while its return is not rejected or cancelled. Locks the
+    products' rows in id order (`FOR NO KEY UPDATE`, the order checkout takes
+    them in), then aggregates, so two refreshes of one product serialise and
+    the second sees every return committed before it. Only products whose
+    counts changed are written, and only then is the catalogue cache
+    invalidated (after commit): most status moves of a return change nothing.
+    """
+    ids = sorted({pk for pk in product_ids if pk is not None})
+    if not ids:
+        return []
+    fields = tuple(RETURNED_COUNT_FIELDS.values())
+    changed = []
+    with transaction.atomic():
+        stored = {
+            row.pop("pk"): row
+            for row in Product.objects.select_for_update(no_key=True)
+            .filter(pk__in=ids)
+            .order_by("pk")
+            .values("pk", *fields)
+        }
+        counted = {
+            row.pop("order_item__product_id"): row
+            for row in ReturnItem.objects.filter(
+                order_item__product_id__in=list(stored), reason__in=list(RETURNED_COUNT_FIELDS)
+            )
+            .exclude(return_request__status__in=DEAD)
+            .values("order_item__product_id")
+            .annotate(
+                **{
+                    field: Count("id", filter=Q(reason=reason))
+                    for reason, field in RETURNED_COUNT_FIELDS.items()
+                }
+            )
+            .order_by()
+        }
+        for product_id, before in stored.items():
+            values = {field: counted.get(product_id, {}).get(field, 0) for field in fields}
+            if values != before:
+                Product.objects.filter(pk=product_id).update(**values)
+                listing_copy(product_id, values)  # nothing today: the list shows no fit
+                changed.append(product_id)
+        if changed:
+            catalogue_cache_invalidate_on_commit()
+    return changed
 
 
 def _products_refresh(product_ids: Iterable[int]) -> None:

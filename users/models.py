@@ -154,6 +154,7 @@ class Notification(models.Model):
     class Type(models.TextChoices):
         ORDER_STATUS = "order_status", "Order status"
         PAYMENT = "payment", "Payment"
+        RETURN = "return", "Return"
         PROMO = "promo", "Promotion"
         SYSTEM = "system", "System"
 

@@ -258,6 +258,7 @@ CELERY_TASK_ROUTES = {
         for name in (
             "push_order_created",
             "push_order_status_changed",
+            "push_return_status_changed",
             "push_notification_created",
             "push_manager_notifications",
             "push_stock_low",
@@ -265,11 +266,12 @@ CELERY_TASK_ROUTES = {
             "recheck_sockets",
         )
     },
-    # Messages to people: sign-in codes, order and payment notifications.
+    # Messages to people: sign-in codes, order, payment and return notifications.
     "users.tasks.send_sms_task": {"queue": "notifications"},
     "orders.tasks.notify_order_created": {"queue": "notifications"},
     "orders.tasks.notify_order_status_changed": {"queue": "notifications"},
     "orders.tasks.notify_payment_refunded": {"queue": "notifications"},
+    "orders.tasks.notify_return_status_changed": {"queue": "notifications"},
     "store_manager.tasks.notify_managers_of_new_order": {"queue": "notifications"},
     "store_manager.tasks.notify_managers_of_cancellation": {"queue": "notifications"},
     # Money: unpaid holds expire, overdue webhooks are read from the provider.
@@ -280,6 +282,8 @@ CELERY_TASK_ROUTES = {
     "store_manager.tasks.snapshot_last_hour": {"queue": "analytics"},
     "store_manager.tasks.snapshot_after_midnight": {"queue": "analytics"},
     "store_manager.tasks.send_daily_report": {"queue": "analytics"},
+    # The product's fit summary counts size returns (patient, like the figures above).
+    "reviews.tasks.refresh_fit_from_returns": {"queue": "analytics"},
     # Housekeeping: the outbox relay and the nightly clean-ups.
     "outbox.tasks.relay_outbox": {"queue": "default"},
     "outbox.tasks.delete_completed_outbox_messages": {"queue": "default"},
@@ -595,6 +599,7 @@ SPECTACULAR_SETTINGS = {
         "PaymentStateEnum": "orders.models.PaymentState",
         "RefundStatusEnum": "orders.models.RefundStatus",
         "RefundMethodEnum": "orders.models.RefundMethod",
+        "ReturnStatusEnum": "orders.models.ReturnStatus",
         "SavedCardProviderEnum": "users.models.PaymentMethod.Provider",
     },
 }

@@ -28,6 +28,10 @@ from orders.models import (
     Payment,
     ProviderEvent,
     Refund,
+    ReturnImage,
+    ReturnItem,
+    ReturnRequest,
+    ReturnStatusHistory,
 )
 from products.models import (
     SKU,
@@ -64,6 +68,8 @@ MODELS = [model for label in APP_LABELS for model in apps.get_app_config(label).
 HELPER_TABLES = (IdempotencyKey, Listing, ListingFacet, ListingTotal)
 # Payments (SPEC §8) add three models beyond §3's 28, all written by the payment service.
 PAYMENT_TABLES = (Payment, Refund, ProviderEvent)
+# Returns (SPEC §10) add four more: the request, its lines, photos and history.
+RETURN_TABLES = (ReturnRequest, ReturnItem, ReturnStatusHistory, ReturnImage)
 # Written only by code (audit trail, status history, login flow, reporting jobs).
 VIEW_ONLY = (
     ManagerActivityLog,
@@ -77,6 +83,9 @@ VIEW_ONLY = (
     ListingFacet,
     ListingTotal,
     *PAYMENT_TABLES,
+    ReturnItem,
+    ReturnStatusHistory,
+    ReturnImage,
 )
 
 
@@ -102,7 +111,7 @@ def staff_request(rf, admin_user):
 
 
 def make_everything(i: int = 0) -> dict:
-    """One row of each of the 28 models, all linked, distinct per `i` (0..59)."""
+    """One row of each model (SPEC §3's 28, payments', returns'), all linked, distinct per `i`."""
     now = timezone.now()
     user = User.objects.create_user(f"+99670012{3400 + i}", first_name=f"Aida{i}")
     VerificationCode.objects.create(
@@ -187,6 +196,14 @@ def make_everything(i: int = 0) -> dict:
         payment=payment,
         created_at=now,
     )
+    ret = ReturnRequest.objects.create(
+        return_number=f"R-TEST{i:04d}", order=order, user=user, market="KG", currency="KGS"
+    )
+    ReturnItem.objects.create(
+        return_request=ret, order_item=item, quantity=1, reason="size_too_small"
+    )
+    ReturnStatusHistory.objects.create(return_request=ret, to_status="requested", changed_by=user)
+    ReturnImage.objects.create(return_request=ret, image="returns/front.jpg")
     review = Review.objects.create(
         user=user, product=product, order_item=item, rating=5, title="Fits well"
     )
@@ -264,8 +281,9 @@ def png(name: str) -> SimpleUploadedFile:
 
 
 def test_the_five_apps_have_28_models():
-    # SPEC §3's 28, plus the helper tables it allows and the payment tables of §8.
-    counted = [model for model in MODELS if model not in (*HELPER_TABLES, *PAYMENT_TABLES)]
+    # SPEC §3's 28, plus the helper tables it allows, the payment tables of §8 and returns' (§10).
+    extra = (*HELPER_TABLES, *PAYMENT_TABLES, *RETURN_TABLES)
+    counted = [model for model in MODELS if model not in extra]
     assert len(counted) == 28
 
 
@@ -344,6 +362,39 @@ def test_orders_come_only_from_checkout_and_keep_money_address_and_status(
     )
     assert order.items.get().quantity == 1
     assert order.status_history.count() == 1
+
+
+def test_returns_come_only_from_customers_and_keep_their_lines_and_status(
+    admin_client, staff_request
+):
+    ret = ReturnRequest.objects.get(order=make_everything()["order"])
+    model_admin = admin.site.get_model_admin(ReturnRequest)
+    assert not model_admin.has_add_permission(staff_request)
+    assert not model_admin.has_delete_permission(staff_request, ret)
+    assert admin_client.get(admin_url(ReturnRequest, "add")).status_code == 403
+    delete = admin_client.post(admin_url(ReturnRequest, "delete", ret.pk), {"post": "yes"})
+    assert delete.status_code == 403
+    for inline in model_admin.get_inline_instances(staff_request, ret):
+        assert not inline.has_add_permission(staff_request, ret)
+        assert not inline.has_change_permission(staff_request, ret)
+        assert not inline.has_delete_permission(staff_request, ret)
+
+    page = admin_client.get(admin_url(ReturnRequest, "change", ret.pk))
+    assert list(page.context["adminform"].form.fields) == []
+    data = resubmitted(page) | {
+        "status": "refunded",
+        "refunded_amount": "1290.00",
+        "reject_reason": "edited",
+        "items-0-quantity": "5",
+    }
+    response = admin_client.post(admin_url(ReturnRequest, "change", ret.pk), data)
+    assert response.status_code == 302, form_errors(response)
+
+    ret.refresh_from_db()
+    assert (ret.status, ret.refunded_amount, ret.reject_reason) == ("requested", 0, "")
+    assert ret.items.get().quantity == 1
+    assert ret.status_history.count() == 1
+    assert ReturnRequest.objects.filter(pk=ret.pk).exists()
 
 
 def test_staff_create_a_customer_without_a_password(admin_client):

@@ -137,16 +137,110 @@ class CategoryRefOutput(serializers.Serializer):
     slug = serializers.CharField()
 
 
+def _percentages(counts: dict[str, int]) -> dict[str, int]:
+    """Whole percentages of `counts` that add up to 100 (largest remainder; all 0 without any).
+
+    Ties go to the earlier key, so the same counts always give the same shares.
+    """
+    total = sum(counts.values())
+    if not total:
+        return dict.fromkeys(counts, 0)
+    shares = {key: divmod(count * 100, total) for key, count in counts.items()}
+    result = {key: whole for key, (whole, _) in shares.items()}
+    left = 100 - sum(result.values())
+    by_remainder = sorted(counts, key=lambda key: -shares[key][1])  # stable: ties keep key order
+    for key in by_remainder[:left]:
+        result[key] += 1
+    return result
+
+
+def fit_summary(
+    *,
+    runs_small: int,
+    true_to_size: int,
+    runs_large: int,
+    returned_too_small: int,
+    returned_too_large: int,
+) -> dict:
+    """`FitSummaryOutput`: review fit and size returns together (SPEC §10).
+
+    A return as too small counts as a "runs small" verdict, one as too large as
+    "runs large"; only reviews say "true to size". The one spelling of the shape,
+    for the read model's rows and for the serializer.
+    """
+    small, large = runs_small + returned_too_small, runs_large + returned_too_large
+    combined = {"runs_small": small, "true_to_size": true_to_size, "runs_large": large}
+    reviews = runs_small + true_to_size + runs_large
+    return {
+        **combined,
+        "total": small + true_to_size + large,
+        "percent": _percentages(combined),
+        "from_reviews": {
+            "runs_small": runs_small,
+            "true_to_size": true_to_size,
+            "runs_large": runs_large,
+            "total": reviews,
+        },
+        "from_returns": {
+            "runs_small": returned_too_small,
+            "runs_large": returned_too_large,
+            "total": returned_too_small + returned_too_large,
+        },
+    }
+
+
+class FitPercentOutput(serializers.Serializer):
+    runs_small = serializers.IntegerField()
+    true_to_size = serializers.IntegerField()
+    runs_large = serializers.IntegerField()
+
+
+class FitFromReviewsOutput(serializers.Serializer):
+    runs_small = serializers.IntegerField()
+    true_to_size = serializers.IntegerField()
+    runs_large = serializers.IntegerField()
+    total = serializers.IntegerField()
+
+
+class FitFromReturnsOutput(serializers.Serializer):
+    runs_small = serializers.IntegerField(help_text="Return lines sent back as too small.")
+    runs_large = serializers.IntegerField(help_text="Return lines sent back as too large.")
+    total = serializers.IntegerField()
+
+
 class FitSummaryOutput(serializers.Serializer):
-    """How approved reviewers found the fit; reads the product's fit counters."""
+    """How the product fits, from approved reviews and size returns; reads the product's counters.
 
-    runs_small = serializers.IntegerField(source="fit_runs_small_count")
-    true_to_size = serializers.IntegerField(source="fit_true_to_size_count")
-    runs_large = serializers.IntegerField(source="fit_runs_large_count")
-    total = serializers.SerializerMethodField()
+    Every return line with reason `size_too_small` (`size_too_large`) in a
+    return that was not rejected or cancelled counts as one "runs small" ("runs
+    large") verdict beside the reviews'; "true to size" comes from reviews only.
+    """
 
-    def get_total(self, obj) -> int:
-        return obj.fit_runs_small_count + obj.fit_true_to_size_count + obj.fit_runs_large_count
+    runs_small = serializers.IntegerField(
+        help_text="Reviews saying it runs small + return lines sent back as too small."
+    )
+    true_to_size = serializers.IntegerField(help_text="Reviews saying it is true to size.")
+    runs_large = serializers.IntegerField(
+        help_text="Reviews saying it runs large + return lines sent back as too large."
+    )
+    total = serializers.IntegerField(help_text="runs_small + true_to_size + runs_large.")
+    percent = FitPercentOutput(
+        help_text="Each verdict's share of `total` in whole percent, adding up to 100 "
+        "(all 0 when `total` is 0)."
+    )
+    from_reviews = FitFromReviewsOutput(help_text="Approved reviews per fit.")
+    from_returns = FitFromReturnsOutput(
+        help_text="Size return lines (returns not rejected or cancelled)."
+    )
+
+    def to_representation(self, instance) -> dict:
+        return fit_summary(
+            runs_small=instance.fit_runs_small_count,
+            true_to_size=instance.fit_true_to_size_count,
+            runs_large=instance.fit_runs_large_count,
+            returned_too_small=instance.returned_too_small_count,
+            returned_too_large=instance.returned_too_large_count,
+        )
 
 
 class RatingSummaryOutput(serializers.Serializer):
@@ -291,9 +385,6 @@ def _sku(sku: dict) -> dict:
 
 def product_page(row: dict, *, rating: dict, related: list[dict], request, currency: str) -> dict:
     """`ProductDetailOutput` of `selectors.catalogue.listing_detail_get` (in_wishlist false)."""
-    small = row["product__fit_runs_small_count"]
-    true = row["product__fit_true_to_size_count"]
-    large = row["product__fit_runs_large_count"]
     return {
         **_priced(row, request, currency),
         "description": row["product__description"],
@@ -312,12 +403,13 @@ def product_page(row: dict, *, rating: dict, related: list[dict], request, curre
         "features": row["features"],
         "skus": [_sku(sku) for sku in row["skus"]],
         "rating": rating,
-        "fit_summary": {
-            "runs_small": small,
-            "true_to_size": true,
-            "runs_large": large,
-            "total": small + true + large,
-        },
+        "fit_summary": fit_summary(
+            runs_small=row["product__fit_runs_small_count"],
+            true_to_size=row["product__fit_true_to_size_count"],
+            runs_large=row["product__fit_runs_large_count"],
+            returned_too_small=row["product__returned_too_small_count"],
+            returned_too_large=row["product__returned_too_large_count"],
+        ),
         "related": [product_row(item, request, currency) for item in related],
         "in_wishlist": False,
     }

@@ -141,6 +141,8 @@ DETAIL_FIELDS = (
     "product__fit_runs_small_count",
     "product__fit_true_to_size_count",
     "product__fit_runs_large_count",
+    "product__returned_too_small_count",
+    "product__returned_too_large_count",
 )
 
 
@@ -314,8 +316,8 @@ def product_detail_get(*, market: str, slug: str) -> Product:
     """One sellable product with images, features and active SKUs prefetched; 404 otherwise.
 
     The fit summary and the rating distribution are the product's own counters
-    (`fit_<fit>_count`, `rating_<star>_count`, kept by the reviews app), so
-    they cost no extra query.
+    (`fit_<fit>_count`, `returned_too_<small|large>_count`, `rating_<star>_count`,
+    kept by the reviews app), so they cost no extra query.
     """
     queryset = (
         product_list(market=market)

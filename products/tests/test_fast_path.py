@@ -191,6 +191,8 @@ def build_catalogue() -> dict:
             fit_runs_small_count=i % 3,
             fit_true_to_size_count=i % 4,
             fit_runs_large_count=i % 2,
+            returned_too_small_count=(i // 2) % 3,
+            returned_too_large_count=i % 4 // 3,
         )
         _prices(
             product,

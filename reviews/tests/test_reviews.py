@@ -368,6 +368,9 @@ def test_with_approval_required_the_review_waits_for_a_moderator(
         "true_to_size": 0,
         "runs_large": 1,
         "total": 1,
+        "percent": {"runs_small": 0, "true_to_size": 0, "runs_large": 100},
+        "from_reviews": {"runs_small": 0, "true_to_size": 0, "runs_large": 1, "total": 1},
+        "from_returns": {"runs_small": 0, "runs_large": 0, "total": 0},
     }
 
     unapprove = {"action": "unapprove_reviews", ACTION_CHECKBOX_NAME: [review.pk]}
@@ -431,6 +434,9 @@ def test_fit_summary_counts_approved_reviews_only(api_client, product):
         "true_to_size": 2,
         "runs_large": 1,
         "total": 4,
+        "percent": {"runs_small": 25, "true_to_size": 50, "runs_large": 25},
+        "from_reviews": {"runs_small": 1, "true_to_size": 2, "runs_large": 1, "total": 4},
+        "from_returns": {"runs_small": 0, "runs_large": 0, "total": 0},
     }
 
 
