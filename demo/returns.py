@@ -16,9 +16,17 @@ from django.utils import timezone
 
 from main.exceptions import ApplicationError
 from orders import events
-from orders.models import Order, OrderStatus, ReturnReason, ReturnRequest, ReturnStatusHistory
+from orders.models import (
+    Order,
+    OrderStatus,
+    ReturnItem,
+    ReturnReason,
+    ReturnRequest,
+    ReturnStatusHistory,
+)
 from orders.services import returns
 from products.models import SKU
+from reviews.services import product_fit_refresh
 from users.models import User
 
 REASONS = [
@@ -57,6 +65,10 @@ def seed_returns(*, staff: User | None, now: datetime | None = None, seed: int =
             if closes <= now or rng.random() > 0.25:
                 continue
             made += _one_return(rng, order, staff, now=now)
+    # Events were held back: the products' fit summaries count the size returns now.
+    product_fit_refresh(
+        product_ids=ReturnItem.objects.values_list("order_item__product_id", flat=True)
+    )
     return made
 
 

@@ -43,6 +43,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 from django.db.models import Sum
 from django.utils import timezone
@@ -183,6 +184,10 @@ def _history(ret: ReturnRequest, *, from_status: str | None, actor, note: str):
     return history
 
 
+# The steps `return_transition` makes; receiving and refunding have their own functions.
+_PLAIN_STEPS = frozenset({R.APPROVED, R.REJECTED, R.CANCELLED})
+
+
 def return_transition(
     *,
     ret: ReturnRequest,
@@ -196,6 +201,8 @@ def return_transition(
     Rejection and cancellation give an exchange's held units back to stock.
     `note` is the rejection reason (kept in `reject_reason` too) or a remark.
     """
+    if to_status not in _PLAIN_STEPS:
+        raise ValueError(f"{to_status}: use return_receive or return_refund for that step.")
     with transaction.atomic():
         _, locked = _locked(ret)
         _check(locked, to_status, allowed_from)
@@ -235,6 +242,20 @@ def return_request_create(
     _check_order_returnable(order)
     lines = _parse_lines(items)
     clean_images = images_clean(images, at_most=RETURN_MAX_IMAGES, what="A return")
+    # Files are written before any lock is taken, and removed if the request is refused.
+    stored = [
+        default_storage.save(f"returns/{uuid.uuid4().hex}.{ext}", ContentFile(content))
+        for content, ext in ((clean.content, clean.extension) for clean in clean_images)
+    ]
+    try:
+        return _create(user=user, order=order, lines=lines, note=note, stored=stored)
+    except Exception:
+        for name in stored:
+            default_storage.delete(name)
+        raise
+
+
+def _create(*, user: User, order: Order, lines: list[dict], note: str, stored: list[str]):
     with transaction.atomic():
         locked = Order.objects.select_for_update().get(pk=order.pk)
         _check_order_returnable(locked)
@@ -259,11 +280,10 @@ def return_request_create(
             )
             for line in lines
         )
-        for position, clean in enumerate(clean_images):
-            image = ReturnImage(return_request=ret, sort_order=position)
-            image.image.save(f"{uuid.uuid4().hex}.{clean.extension}", ContentFile(clean.content),
-                             save=False)  # fmt: skip
-            image.save()
+        ReturnImage.objects.bulk_create(
+            ReturnImage(return_request=ret, image=name, sort_order=position)
+            for position, name in enumerate(stored)
+        )
         _history(ret, from_status=None, actor=user, note="")
     return ret
 
@@ -559,7 +579,7 @@ def refund_due(ret: ReturnRequest) -> Decimal:
     return sum(
         (
             line.order_item.unit_price * (line.received_quantity or 0)
-            for line in ret.items.all()
+            for line in ret.items.select_related("order_item")
             if not line.exchange_sku_code
         ),
         ZERO,

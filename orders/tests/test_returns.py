@@ -14,6 +14,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from django.core.files.storage import default_storage
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -689,3 +690,29 @@ def test_a_refund_stripe_declines_leaves_the_return_received(fake_stripe, us_cus
     assert (ret.status, ret.refunded_amount) == ("received", Decimal("0.00"))
     assert Refund.objects.count() == 0
     assert fake_stripe.refunded(payment.provider_ref) == 0
+
+
+def test_a_refused_request_leaves_no_photo_behind(customer, customer_client):
+    small, medium, _ = sizes(stocks=(10, 0, 10))
+    order = delivered_order(customer, (small, 1))
+    buffer = io.BytesIO()
+    Image.new("RGB", (32, 32), "blue").save(buffer, format="PNG")
+    buffer.seek(0)
+    buffer.name = "p.png"
+    body = {
+        "order_number": order.order_number,
+        "items": json.dumps([line(order, small, 1, exchange=medium)]),
+        "images": [buffer],
+    }
+
+    def stored():
+        if not default_storage.exists("returns"):
+            return set()
+        return set(default_storage.listdir("returns")[1])
+
+    before = stored()
+
+    response = customer_client.post(RETURNS, body, format="multipart")
+
+    assert response.status_code == 409
+    assert stored() == before
