@@ -29,10 +29,10 @@ from main.exceptions import PayloadTooLarge, error_response
 MULTIPART = "multipart/form-data"
 
 
-# Where uploads are taken (review images; the admin's product and banner pictures).
+# Where uploads are taken (review and return photos; the admin's product and banner pictures).
 # A multipart body anywhere else gets the ordinary limit: the client's Content-Type
 # alone must not buy it 30 MiB.
-UPLOAD_PATH_PREFIXES = ("/api/v1/reviews/", "/admin/")
+UPLOAD_PATH_PREFIXES = ("/api/v1/reviews/", "/api/v1/returns/", "/admin/")
 
 
 def body_limit(request) -> int:

@@ -64,6 +64,8 @@ RETURN_MESSAGES = {
     "(order {order}).",
     ReturnStatus.EXCHANGED: "Your exchange for return {number} ships in order {replacement}.",
 }
+# A return settled with a refund of 0 (nothing arrived, or the order was refunded already).
+SETTLED_MESSAGE = "Your return {number} is closed with no refund: {reason}"
 NO_REASON = "contact us if you would like to know more."
 
 
@@ -163,9 +165,15 @@ def notify_return_status_changed(return_id: int, event_id: int, **event: Any) ->
             user=ret.user,
             type=Notification.Type.RETURN,
             title=RETURN_TITLES[status].format(**facts),
-            body=RETURN_MESSAGES[status].format(**facts),
+            body=_return_message(status, ret).format(**facts),
             data=data,
         )
+
+
+def _return_message(status: str, ret) -> str:
+    if status == ReturnStatus.REFUNDED and ret.refunded_amount <= 0:
+        return SETTLED_MESSAGE
+    return RETURN_MESSAGES[status]
 
 
 @shared_task

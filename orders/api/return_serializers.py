@@ -31,6 +31,9 @@ class ReturnLineInput(serializers.Serializer):
 class ReturnCreateInput(serializers.Serializer):
     """JSON, or multipart with `items` as a JSON text and `images` repeated once per file."""
 
+    def validate_order_number(self, value: str) -> str:
+        return value.upper()  # as printed, in any case (like the paths)
+
     order_number = serializers.CharField(max_length=20)
     items = ReturnLineInput(many=True, allow_empty=False, max_length=100)
     note = serializers.CharField(
@@ -163,4 +166,4 @@ class ReturnOutput(ReturnListOutput):
 
     @extend_schema_field(serializers.DecimalField(max_digits=12, decimal_places=2))
     def get_refund_due(self, ret: ReturnRequest) -> str:
-        return f"{refund_due(ret):.2f}"
+        return f"{refund_due(ret, lines=ret.items.all()):.2f}"

@@ -36,7 +36,7 @@ def _create_input(request) -> dict:
     if raw is not None:
         try:
             data["items"] = json.loads(raw)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, RecursionError):
             message = "In a multipart request, `items` is a JSON array."
             raise InvalidInput(message, errors={"items": [message]}) from None
     data["images"] = request.FILES.getlist("images")

@@ -243,11 +243,11 @@ def return_request_create(
     lines = _parse_lines(items)
     clean_images = images_clean(images, at_most=RETURN_MAX_IMAGES, what="A return")
     # Files are written before any lock is taken, and removed if the request is refused.
-    stored = [
-        default_storage.save(f"returns/{uuid.uuid4().hex}.{ext}", ContentFile(content))
-        for content, ext in ((clean.content, clean.extension) for clean in clean_images)
-    ]
+    stored: list[str] = []
     try:
+        for clean in clean_images:
+            name = f"returns/{uuid.uuid4().hex}.{clean.extension}"
+            stored.append(default_storage.save(name, ContentFile(clean.content)))
         return _create(user=user, order=order, lines=lines, note=note, stored=stored)
     except Exception:
         for name in stored:
@@ -452,8 +452,9 @@ def return_receive(
 ) -> ReturnRequest:
     """The parcel arrived: `items` gives `{id, received_quantity, damaged_quantity}` per line.
 
-    Every line of the return is named once, damaged ≤ received ≤ quantity, and
-    something arrived (400 otherwise). Sound units go back to the original
+    Every line of the return is named once, damaged ≤ received ≤ quantity (400
+    otherwise); a receipt of nothing (the parcel never came) releases the holds
+    and the manager settles the return with a refund of 0. Sound units go back to the original
     SKU's stock. Exchange lines: the held units of what never came back return
     to stock, and the received units ship in a replacement order; a return with
     nothing left to refund (every received unit was exchanged) then becomes
@@ -464,9 +465,6 @@ def return_receive(
         _check(locked, R.RECEIVED)
         lines = list(locked.items.select_related("order_item"))
         counts = _parse_receipt(lines, items)
-        if not any(received for received, _ in counts.values()):
-            message = "Nothing arrived: receive the parcel when it comes."
-            raise InvalidInput(message, errors={"items": [message]})
         sound: Counter[int] = Counter()
         unreturned: Counter[int] = Counter()
         for line in lines:
@@ -574,12 +572,17 @@ def _replacement_order(
 # --------------------------------------------------------------------------- refunding
 
 
-def refund_due(ret: ReturnRequest) -> Decimal:
-    """What the received units of the return's refund lines were bought for."""
+def refund_due(ret: ReturnRequest, lines: Iterable[ReturnItem] | None = None) -> Decimal:
+    """What the received units of the return's refund lines were bought for.
+
+    `lines`: the return's lines with their order items, when already loaded.
+    """
+    if lines is None:
+        lines = ret.items.select_related("order_item")
     return sum(
         (
             line.order_item.unit_price * (line.received_quantity or 0)
-            for line in ret.items.select_related("order_item")
+            for line in lines
             if not line.exchange_sku_code
         ),
         ZERO,
@@ -593,18 +596,24 @@ def return_refund(
     amount: Decimal | None = None,
     method: str | None = None,
     reason: str = "",
-) -> Refund:
+) -> Refund | None:
     """Refund a received return through the order's payment; the return becomes `refunded`.
 
     `amount` defaults to what the received units of its refund lines were
     bought for, at most what is left to refund (409 `not_refundable` when that
     is nothing). An explicit `amount` may be larger (shipping, a goodwill
     gesture) but never more than paid - refunded (400 `refund_exceeds_paid`).
-    A provider that refuses or cannot be reached leaves everything unchanged.
+    An explicit `amount` of 0 settles the return with no money moving (nothing
+    arrived, or the order was refunded in full already) and returns None. A
+    provider that refuses, fails the refund or cannot be reached leaves
+    everything unchanged.
     """
     with transaction.atomic():
         order, locked = _locked(ret)
         _check(locked, R.REFUNDED)
+        if amount is not None and amount == 0:
+            _move(locked, to_status=R.REFUNDED, actor=actor, note=reason or "settled, no refund")
+            return None
         if amount is None:
             payment = order.live_payment
             refundable = payment.refundable if payment is not None else ZERO
@@ -612,9 +621,10 @@ def return_refund(
             if amount <= 0:
                 raise NotRefundable(
                     "Nothing received on this return is left to refund; give an amount "
-                    "if something is owed."
+                    "(0 settles it without a refund)."
                     if refundable > 0
-                    else "Nothing was paid on this order that could be refunded.",
+                    else "Nothing is left to refund on this order; an amount of 0 settles "
+                    "the return.",
                     extra={"payment_status": order.payment_status},
                 )
         refund = payment_refund(

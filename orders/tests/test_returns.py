@@ -597,18 +597,28 @@ def test_never_a_refund_above_what_was_paid(customer, bought, shirt):
     assert bought.payment_status == "refunded"
 
 
-def test_a_receipt_of_nothing_is_400(customer, bought, shirt):
-    small, _, _ = shirt
+def test_a_parcel_that_never_came_releases_the_hold_and_settles_at_zero(customer, bought, shirt):
+    small, medium, _ = shirt
     ret = approve(
         returns.return_request_create(
-            user=customer, order_number=bought.order_number, items=[line(bought, small, 1)]
+            user=customer,
+            order_number=bought.order_number,
+            items=[line(bought, small, 1, exchange=medium), line(bought, medium, 1, "other")],
         )
     )
+    assert stock_of(medium) == 8
 
-    with pytest.raises(returns.InvalidInput):
-        returns.return_receive(ret=ret, actor=None, items=receipt(ret, received=0))
+    ret = returns.return_receive(ret=ret, actor=None, items=receipt(ret, received=0))
 
-    assert ReturnRequest.objects.get().status == "approved"
+    assert (ret.status, ret.replacement_order) == ("received", None)
+    assert stock_of(medium) == 9  # the held unit is back; nothing came back to restock
+    assert stock_of(small) == 8
+    with pytest.raises(returns.NotRefundable):
+        returns.return_refund(ret=ret, actor=None)
+    assert returns.return_refund(ret=ret, actor=None, amount=Decimal("0.00")) is None
+    ret.refresh_from_db()
+    assert (ret.status, ret.refunded_amount) == ("refunded", Decimal("0.00"))
+    assert Refund.objects.count() == 0
 
 
 def test_an_exchange_settles_a_return_whose_refund_lines_never_came(customer, bought, shirt):
@@ -640,8 +650,11 @@ def test_a_fully_refunded_order_has_nothing_left_for_its_return(customer, bought
         returns.return_refund(ret=ret, actor=None)
     with pytest.raises(returns.NotRefundable):
         returns.return_refund(ret=ret, actor=None, amount=Decimal("1.00"))
-
     assert ReturnRequest.objects.get().status == "received"
+
+    returns.return_refund(ret=ret, actor=None, amount=Decimal("0"), reason="refunded already")
+
+    assert ReturnRequest.objects.get().status == "refunded"
 
 
 def test_a_card_return_is_refunded_at_stripe(fake_stripe, us_customer, api_client):
@@ -716,3 +729,32 @@ def test_a_refused_request_leaves_no_photo_behind(customer, customer_client):
 
     assert response.status_code == 409
     assert stored() == before
+
+
+def test_a_phone_photo_of_several_megabytes_is_taken(customer_client, bought, shirt):
+    small, _, _ = shirt
+    buffer = io.BytesIO()
+    noise = Image.effect_noise((1400, 1000), 90).convert("RGB")
+    noise.save(buffer, format="PNG")
+    assert 1024 * 1024 < buffer.tell() < 5 * 1024 * 1024
+    buffer.seek(0)
+    buffer.name = "phone.png"
+    body = {
+        "order_number": bought.order_number.lower(),
+        "items": json.dumps([line(bought, small, 1)]),
+        "images": [buffer],
+    }
+
+    response = customer_client.post(RETURNS, body, format="multipart")
+
+    assert response.status_code == 201, response.json()
+    assert len(response.json()["images"]) == 1
+
+
+def test_deeply_nested_multipart_items_are_400(customer_client, bought):
+    body = {"order_number": bought.order_number, "items": "[" * 5000}
+
+    response = customer_client.post(RETURNS, body, format="multipart")
+
+    assert response.status_code == 400
+    assert response.json()["code"] == "invalid"

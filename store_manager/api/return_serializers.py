@@ -94,10 +94,12 @@ class ManagerReturnRefundInput(serializers.Serializer):
     amount = serializers.DecimalField(
         max_digits=12,
         decimal_places=2,
-        min_value=Decimal("0.01"),
+        min_value=Decimal("0.00"),
         required=False,
         help_text="Default: what the received units of the lines to refund were bought for "
-        "(`refund_due`), at most what is left to refund. Never more than paid - refunded.",
+        "(`refund_due`), at most what is left to refund. Never more than paid - refunded. "
+        "0 settles the return without moving money (nothing arrived, or the order was "
+        "refunded already).",
     )
     method = serializers.ChoiceField(
         choices=RefundMethod.choices,

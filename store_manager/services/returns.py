@@ -151,7 +151,7 @@ def manager_return_refund(
     method: str | None = None,
     reason: str = "",
     meta: RequestMeta,
-) -> Refund:
+) -> Refund | None:
     """received → refunded, through the order's payment (SPEC §8), logged.
 
     `amount` defaults to what the received units of the return's refund lines
@@ -167,19 +167,20 @@ def manager_return_refund(
             ret=ret, actor=manager.user, amount=amount, method=method, reason=reason
         )
         ret.refresh_from_db(fields=["status", "refunded_amount", "closed_at", "updated_at"])
+        given = refund.amount if refund is not None else Decimal("0.00")
         _log_return(
             manager=manager,
             action=Action.RETURN_REFUNDED,
             ret=ret,
             before=before,
             meta=meta,
-            description=f"{ret.return_number}: refunded {refund.amount} {ret.currency} "
-            f"({refund.method})",
+            description=f"{ret.return_number}: refunded {given} {ret.currency}"
+            + (f" ({refund.method})" if refund is not None else " (settled, no money moved)"),
             metadata={
                 "reason": reason,
-                "method": refund.method,
-                "amount": str(refund.amount),
-                "refund_id": refund.pk,
+                "method": refund.method if refund is not None else None,
+                "amount": str(given),
+                "refund_id": refund.pk if refund is not None else None,
             },
         )
     return refund

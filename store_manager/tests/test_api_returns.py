@@ -204,6 +204,20 @@ def test_a_refund_with_nothing_left_to_refund_is_409_and_changes_nothing(client)
     assert _snapshot(made) == before
 
 
+def test_an_amount_of_zero_settles_a_return_with_nothing_left_to_refund(client):
+    made = make_return("KG", status="received", bought=2, quantity=1)
+    payment_refund(order=made.order, amount=None, reason="all", method="cash", actor=None)
+    refunds = Refund.objects.count()
+
+    response = client.post(made.url("refund"), {"amount": "0.00", "reason": "paid back"})
+
+    assert response.status_code == 200, response.json()
+    assert (response.json()["status"], response.json()["refunded_amount"]) == ("refunded", "0.00")
+    assert Refund.objects.count() == refunds
+    (log,) = _logs("return_refunded")
+    assert log.metadata["amount"] == "0.00" and log.metadata["refund_id"] is None
+
+
 def test_a_card_method_on_a_cash_order_is_400(client):
     made = make_return("KG", status="received")
     before = _snapshot(made)
