@@ -19,6 +19,24 @@ class ViewOnlyAdminMixin:
         return False
 
 
+class MovedByServiceAdminMixin:
+    """Rows whose status a service moves (orders, returns): staff act through admin actions.
+
+    No add and no delete; the change page saves nothing, since a full-row save
+    would write back a status (and milestones) the service changed while the
+    page was open. The actions call the service.
+    """
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def save_model(self, request, obj, form, change):
+        return
+
+
 class InvalidatesCatalogueCacheMixin:
     """Staff edits of what customers browse show at once, not after the cache expires.
 

@@ -4,9 +4,10 @@ from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.template.response import TemplateResponse
 from django.utils.html import format_html
 
-from main.admin_mixins import ViewOnlyAdminMixin
+from main.admin_mixins import MovedByServiceAdminMixin, ViewOnlyAdminMixin
 from main.exceptions import ApplicationError
 from orders.models import (
+    SHIPPING_FIELDS,
     IdempotencyKey,
     Order,
     OrderItem,
@@ -67,7 +68,7 @@ class PaymentInline(ViewOnlyAdminMixin, admin.TabularInline):
 
 
 @admin.register(Order)
-class OrderAdmin(admin.ModelAdmin):
+class OrderAdmin(MovedByServiceAdminMixin, admin.ModelAdmin):
     """Orders come only from checkout and change status only through the order service.
 
     Everything is read-only here: money, address and status are snapshots or belong
@@ -96,18 +97,7 @@ class OrderAdmin(admin.ModelAdmin):
         ("Money", {"fields": ("subtotal", "shipping_cost", "discount", "total")}),
         (
             "Shipping address",
-            {
-                "fields": (
-                    "shipping_recipient",
-                    "shipping_phone",
-                    "shipping_city",
-                    "shipping_street",
-                    "shipping_building",
-                    "shipping_apartment",
-                    "shipping_postal_code",
-                    "shipping_notes",
-                )
-            },
+            {"fields": SHIPPING_FIELDS},
         ),
         ("Customer comment", {"fields": ("comment",)}),
         (
@@ -135,17 +125,6 @@ class OrderAdmin(admin.ModelAdmin):
         "move_to_cancelled",
         "resume",
     )
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-    def save_model(self, request, obj, form, change):
-        # Nothing on the page is editable: a full-row save would write back a status
-        # (and milestones) that the status service changed while the page was open.
-        return
 
     def _move(self, request, queryset, to_status: str) -> None:
         """Each order through the status service (lock, history, stock, notifications)."""
@@ -346,7 +325,7 @@ class RejectReturnsForm(forms.Form):
 
 
 @admin.register(ReturnRequest)
-class ReturnRequestAdmin(admin.ModelAdmin):
+class ReturnRequestAdmin(MovedByServiceAdminMixin, admin.ModelAdmin):
     """Returns come only from customers and move only through the returns service.
 
     Everything is read-only: lines, photos and history are the customer's and the
@@ -382,17 +361,6 @@ class ReturnRequestAdmin(admin.ModelAdmin):
     readonly_fields = tuple(name for _, options in fieldsets for name in options["fields"])
     inlines = (ReturnItemInline, ReturnImageInline, ReturnStatusHistoryInline)
     actions = ("approve", "reject")
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-    def save_model(self, request, obj, form, change):
-        # Nothing on the page is editable: a full-row save would write back a status
-        # that the returns service changed while the page was open.
-        return
 
     def _move(self, request, queryset, to_status: str, note: str) -> None:
         """Each return through the returns service; refusals are reported, never a 500."""

@@ -33,6 +33,19 @@ class PaymentStatus(models.TextChoices):
     FAILED = "failed", "Failed"
 
 
+# The order's address snapshot, in the order a form shows it.
+SHIPPING_FIELDS = (
+    "shipping_recipient",
+    "shipping_phone",
+    "shipping_city",
+    "shipping_street",
+    "shipping_building",
+    "shipping_apartment",
+    "shipping_postal_code",
+    "shipping_notes",
+)
+
+
 class Order(TimeStampedModel):
     """A placed order. Money, address and items are snapshots: the catalogue may change."""
 

@@ -52,6 +52,7 @@ from main.exceptions import ApplicationError, Conflict, InvalidInput, NotFound
 from main.images import images_clean
 from orders import events
 from orders.models import (
+    SHIPPING_FIELDS,
     Order,
     OrderItem,
     OrderStatus,
@@ -510,19 +511,7 @@ def _replacement_order(
 ) -> Order:
     """The exchange's units ship in a new order: total 0, the same address, `confirmed`."""
     skus = {sku.pk: sku for sku in SKU.objects.filter(pk__in=[x.exchange_sku_id for x in lines])}
-    address = {
-        name: getattr(order, name)
-        for name in (
-            "shipping_recipient",
-            "shipping_phone",
-            "shipping_city",
-            "shipping_street",
-            "shipping_building",
-            "shipping_apartment",
-            "shipping_postal_code",
-            "shipping_notes",
-        )
-    }
+    address = {name: getattr(order, name) for name in SHIPPING_FIELDS}
     now = timezone.now()
     replacement = create_with_number(
         user=order.user,

@@ -112,8 +112,8 @@ def manager_return_receive(
     """approved → received (→ exchanged): what arrived, per line; sound units go back to stock.
 
     `items`: `{id, received_quantity, damaged_quantity}` for every line of the
-    return. Received exchange lines ship in a replacement order; a return of
-    exchange lines only then becomes `exchanged` (the log's "after").
+    return. Received exchange lines ship in a replacement order; a return with
+    nothing left to refund then becomes `exchanged` (the log's "after").
     """
     with transaction.atomic():
         before = _status_before(ret)
