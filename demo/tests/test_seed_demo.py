@@ -13,7 +13,7 @@ from demo.managers import DEMO_MANAGER_PHONES
 from demo.orders import _plan_statuses
 from demo.users import DEMO_ADMIN_PHONE
 from main.markets import CatalogMarket, parse_phone
-from orders.models import Order, ReturnItem, ReturnRequest
+from orders.models import Order
 from products.models import SKU, Category, Product, ProductPrice
 from store_manager.models import RevenueSnapshot, StoreManager
 from users.models import User
@@ -150,30 +150,6 @@ def test_full_seed_builds_a_believable_store_and_is_idempotent():
     before = snapshot()
     seed()
     assert snapshot() == before
-
-
-@pytest.mark.slow
-def test_full_seed_has_returns_in_every_stage():
-    seed()
-
-    demo_returns = ReturnRequest.objects.select_related("order").prefetch_related(
-        "items__order_item"
-    )
-    assert {ret.market for ret in demo_returns} == {"KG", "US"}
-    assert {"requested", "approved", "refunded"} <= {ret.status for ret in demo_returns}
-    for ret in demo_returns:
-        assert ret.created_at >= ret.order.delivered_at
-        assert all(item.quantity <= item.order_item.quantity for item in ret.items.all())
-        history = list(ret.status_history.all())
-        assert [h.created_at for h in history] == sorted(h.created_at for h in history)
-        assert history[-1].to_status == ret.status
-    # Size returns count in the products' fit summaries.
-    sized = ReturnItem.objects.filter(reason__in=("size_too_small", "size_too_large"))
-    assert sized.exists()
-    counted = Product.objects.filter(pk__in=sized.values("order_item__product_id"))
-    assert sum(p.returned_too_small_count + p.returned_too_large_count for p in counted) == (
-        sized.exclude(return_request__status__in=("rejected", "cancelled")).count()
-    )
 
 
 def test_seed_demo_refuses_where_settings_forbid_it(settings):
