@@ -22,7 +22,7 @@ from decimal import Decimal
 from unittest import mock
 
 import pytest
-from celery.result import EagerResult
+from celery.result import EagerResult, _set_task_join_will_block
 from celery.signals import task_postrun
 from django.db import connections
 
@@ -77,6 +77,10 @@ def real_worker():
             yield queue
     finally:
         task_postrun.disconnect(_close_worker_connections)
+        # The worker's pool marks the whole process as "inside a worker" (joining a
+        # result would block), which outlives the thread: later tests in this process
+        # that .get() an eager result would be refused.
+        _set_task_join_will_block(False)
         # The queue is this test's alone: remove it and kombu's bindings for it from Redis.
         import redis
 
