@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import phonenumbers
+from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from main.exceptions import ApplicationError, InvalidInput
+
+CENT = Decimal("0.01")
 
 
 class Market(models.TextChoices):
@@ -80,6 +84,33 @@ _MARKET_BY_COUNTRY_CODE = {config.country_code: code for code, config in MARKETS
 
 def market_config(market: str) -> MarketConfig:
     return MARKETS[Market(market)]
+
+
+@dataclass(frozen=True)
+class ShippingRule:
+    """A market's shipping, in its currency: a flat `cost`, nothing from `free_from` on."""
+
+    cost: Decimal
+    free_from: Decimal
+
+    def cost_for(self, subtotal: Decimal) -> Decimal:
+        """What checkout charges for goods worth `subtotal` (nothing for an empty cart)."""
+        if subtotal <= 0 or subtotal >= self.free_from:
+            return Decimal("0.00")
+        return self.cost.quantize(CENT)
+
+    def left_to_free(self, subtotal: Decimal) -> Decimal:
+        """How much more would ship free (0 once it does)."""
+        return max(self.free_from - subtotal, Decimal(0)).quantize(CENT)
+
+
+def shipping_rule(market: str) -> ShippingRule:
+    """The market's shipping rule (settings `SHIPPING_COST_*`, `SHIPPING_FREE_FROM_*`)."""
+    rule = settings.SHIPPING[Market(market)]
+    return ShippingRule(
+        cost=Decimal(rule["cost"]).quantize(CENT),
+        free_from=Decimal(rule["free_from"]).quantize(CENT),
+    )
 
 
 class InvalidPhone(InvalidInput):

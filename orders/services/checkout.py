@@ -25,7 +25,7 @@ from django.utils import timezone
 
 from main import metrics
 from main.exceptions import ApplicationError, Conflict, InvalidInput
-from main.markets import market_config
+from main.markets import market_config, shipping_rule
 from orders import events
 from orders.models import (
     IdempotencyKey,
@@ -74,10 +74,7 @@ class CheckoutResult:
 
 def shipping_cost_for(*, market: str, subtotal: Decimal) -> Decimal:
     """Shipping in the market's currency: the flat cost, or nothing from the free threshold."""
-    rule = settings.SHIPPING[market]
-    if subtotal >= rule["free_from"]:
-        return Decimal("0.00")
-    return Decimal(rule["cost"]).quantize(CENT)
+    return shipping_rule(market).cost_for(subtotal)
 
 
 def request_fingerprint(payload: dict[str, Any]) -> str:

@@ -54,4 +54,13 @@ class CartOutput(serializers.Serializer):
     items = CartLineOutput(many=True)
     item_count = serializers.IntegerField()
     subtotal = money_field()
+    shipping_cost = money_field(
+        help_text="What checkout would charge for shipping the available lines now "
+        "(0 for an empty cart, and from `free_shipping_from` on)."
+    )
+    total = money_field(help_text="subtotal + shipping_cost: checkout's `expected_total`.")
+    free_shipping_from = money_field(help_text="The market's free-shipping threshold.")
+    left_to_free_shipping = money_field(
+        help_text="How much more in goods would ship free (0 once it does)."
+    )
     currency = currency_field()

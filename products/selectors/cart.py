@@ -7,7 +7,7 @@ from decimal import Decimal
 
 from django.db.models import OuterRef, QuerySet, Subquery
 
-from main.markets import market_config
+from main.markets import market_config, shipping_rule
 from products.models import CartItem, Product, ProductImage, ProductPrice, is_sellable
 from products.selectors.catalogue import product_list
 from products.services import stock
@@ -31,6 +31,14 @@ class CartSummary:
     item_count: int
     subtotal: Decimal
     currency: str
+    # What checkout would charge for the available lines now (the market's rule).
+    shipping_cost: Decimal = ZERO
+    free_shipping_from: Decimal = ZERO
+    left_to_free_shipping: Decimal = ZERO
+
+    @property
+    def total(self) -> Decimal:
+        return self.subtotal + self.shipping_cost
 
 
 def _cart_items(*, user, market: str) -> QuerySet[CartItem]:
@@ -84,11 +92,15 @@ def cart_get(*, user, market: str) -> CartSummary:
                 ),
             )
         )
+    shipping = shipping_rule(market)
     return CartSummary(
         items=lines,
         item_count=item_count,
         subtotal=subtotal,
         currency=market_config(market).currency,
+        shipping_cost=shipping.cost_for(subtotal),
+        free_shipping_from=shipping.free_from,
+        left_to_free_shipping=shipping.left_to_free(subtotal),
     )
 
 

@@ -45,7 +45,16 @@ def test_anonymous_is_401(api_client):
 def test_empty_cart(customer_client):
     response = customer_client.get(CART)
     assert response.status_code == 200
-    assert response.json() == {"items": [], "item_count": 0, "subtotal": "0.00", "currency": "KGS"}
+    assert response.json() == {
+        "items": [],
+        "item_count": 0,
+        "subtotal": "0.00",
+        "shipping_cost": "0.00",
+        "total": "0.00",
+        "free_shipping_from": "5000.00",
+        "left_to_free_shipping": "5000.00",
+        "currency": "KGS",
+    }
 
 
 def test_add_then_increase(customer_client):
