@@ -137,8 +137,7 @@ def seed_orders(
         for market in Market.values
     }
     every_buyer = [user.pk for users in buyers.values() for user in users]
-    if Order.objects.filter(user_id__in=every_buyer).exists():
-        return DemoOrdersResult(orders=0, first_day=None)
+    history_exists = Order.objects.filter(user_id__in=every_buyer).exists()
 
     rng = random.Random(seed)
     staff = User.objects.filter(is_superuser=True).order_by("pk").first()
@@ -153,15 +152,21 @@ def seed_orders(
     original_stock = dict(SKU.objects.values_list("pk", "stock"))
     SKU.objects.update(stock=F("stock") + _STOCK_LIFT)
     try:
-        made = _place_orders(rng, buyers, catalogue, staff, now=now, small=small)
-        # While stock is lifted: exchanges hold units like any return.
-        seed_returns(staff=staff, now=now, seed=seed)
+        if history_exists:
+            # A later run: the history stays, but every market shows orders today.
+            made = _place_today(rng, buyers, catalogue, staff, now=now, small=small)
+        else:
+            made = _place_orders(rng, buyers, catalogue, staff, now=now, small=small)
+            # While stock is lifted: exchanges hold units like any return.
+            seed_returns(staff=staff, now=now, seed=seed)
     finally:
         stock_now = SKU.objects.in_bulk(list(original_stock))
         for pk, sku in stock_now.items():
             sku.stock = original_stock[pk]
         SKU.objects.bulk_update(stock_now.values(), ["stock"], batch_size=500)
         listing_sync_stock({sku.product_id for sku in stock_now.values()})
+    if history_exists:
+        return DemoOrdersResult(orders=made, first_day=None)
     first_day = (now - timedelta(days=SMALL_DAYS if small else DAYS)).date()
     return DemoOrdersResult(orders=made, first_day=first_day)
 
@@ -182,10 +187,38 @@ def _place_orders(rng, buyers, catalogue, staff, *, now: datetime, small: bool) 
                 for _ in range(count):
                     local = datetime.combine(day, time(rng.randint(8, 22), rng.randint(0, 59)))
                     created = local.replace(tzinfo=zone)
+                    if created >= now and day == today:
+                        # Early in the local day: today's orders fall between midnight and now.
+                        created = _earlier_today(rng, zone, now)
                     if created >= now or not catalogue[market]:
                         continue
                     buyer = rng.choice(buyers[market])
                     made += _one_order(rng, buyer, catalogue[market], created, now, staff)
+    return made
+
+
+def _earlier_today(rng: random.Random, zone, now: datetime) -> datetime:
+    """A moment between the market's last local midnight and `now`."""
+    midnight = datetime.combine(now.astimezone(zone).date(), time(0)).replace(tzinfo=zone)
+    return midnight + (now - midnight) * rng.random()
+
+
+def _place_today(rng, buyers, catalogue, staff, *, now: datetime, small: bool) -> int:
+    """Orders placed earlier today in every market that has none yet (a later `seed_demo`)."""
+    made = 0
+    with events.quiet():
+        for market in Market.values:
+            zone = market_config(market).time_zone
+            midnight = datetime.combine(now.astimezone(zone).date(), time(0)).replace(tzinfo=zone)
+            placed_today = Order.objects.filter(
+                market=market, created_at__gte=midnight, is_replacement=False
+            ).exists()
+            if placed_today or not catalogue[market]:
+                continue
+            for _ in range(1 if small else 3):
+                buyer = rng.choice(buyers[market])
+                created = _earlier_today(rng, zone, now)
+                made += _one_order(rng, buyer, catalogue[market], created, now, staff)
     return made
 
 

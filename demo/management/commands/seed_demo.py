@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import time
-from datetime import timedelta
+from datetime import date, datetime, timedelta
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
@@ -14,6 +14,7 @@ from demo.catalogue import seed_catalogue
 from demo.managers import DEMO_MANAGER_PHONES, seed_managers
 from demo.orders import seed_orders
 from demo.users import DEMO_ADMIN_PASSWORD, DEMO_ADMIN_PHONE, seed_admin, seed_customers
+from main.markets import Market
 from orders.models import Order, OrderItem, ReturnRequest
 from products.models import (
     SKU,
@@ -24,6 +25,7 @@ from products.models import (
     ProductPrice,
     Subcategory,
 )
+from store_manager.analytics import local_date
 from store_manager.models import DailyReport, ManagerSettings, RevenueSnapshot, StoreManager
 from store_manager.services.reports import reports_rebuild
 from store_manager.services.snapshots import snapshots_rebuild
@@ -49,6 +51,31 @@ SUMMARY_MODELS = (
     RevenueSnapshot,
     DailyReport,
 )
+
+
+def rebuild_figures(*, first_day: date | None, now: datetime) -> None:
+    """Snapshots up to today and daily reports up to yesterday, in each market's own dates.
+
+    A first seed builds them from `first_day`; a later run (a day or a week on,
+    no beat running) fills what is missing since the market's newest report, so
+    the dashboard shows today and the newest report is always yesterday's.
+    """
+    for market in Market.values:
+        today = local_date(market, now)
+        start = first_day
+        if start is None:
+            newest = (
+                DailyReport.objects.filter(market=market)
+                .order_by("-report_date")
+                .values_list("report_date", flat=True)
+                .first()
+            )
+            if newest is None:
+                continue  # no history here: nothing to report on
+            start = min(newest + timedelta(days=1), today)
+        snapshots_rebuild(date_from=start, date_to=today, markets=[market], now=now)
+        if start < today:
+            reports_rebuild(date_from=start, date_to=today - timedelta(days=1), markets=[market])
 
 
 class Command(BaseCommand):
@@ -84,11 +111,8 @@ class Command(BaseCommand):
             customers = seed_customers(small=small)
             seed_managers()
             history = seed_orders(customers, small=small)
-        if history.first_day is not None:
-            # One rebuild for the whole history (the orders were placed with events held back).
-            today = timezone.localdate()
-            snapshots_rebuild(date_from=history.first_day, date_to=today)
-            reports_rebuild(date_from=history.first_day, date_to=today - timedelta(days=1))
+        # Orders were placed with events held back: the figures are built once, here.
+        rebuild_figures(first_day=history.first_day, now=timezone.now())
         elapsed = time.perf_counter() - started
 
         self.stdout.write(
