@@ -4,7 +4,12 @@ from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.template.response import TemplateResponse
 from django.utils.html import format_html
 
-from main.admin_mixins import MovedByServiceAdminMixin, ViewOnlyAdminMixin
+from main.admin_mixins import (
+    MarketTimeZoneAdminMixin,
+    MovedByServiceAdminMixin,
+    ViewOnlyAdminMixin,
+    market_time_column,
+)
 from main.exceptions import ApplicationError
 from orders.models import (
     SHIPPING_FIELDS,
@@ -68,7 +73,7 @@ class PaymentInline(ViewOnlyAdminMixin, admin.TabularInline):
 
 
 @admin.register(Order)
-class OrderAdmin(MovedByServiceAdminMixin, admin.ModelAdmin):
+class OrderAdmin(MarketTimeZoneAdminMixin, MovedByServiceAdminMixin, admin.ModelAdmin):
     """Orders come only from checkout and change status only through the order service.
 
     Everything is read-only here: money, address and status are snapshots or belong
@@ -85,7 +90,7 @@ class OrderAdmin(MovedByServiceAdminMixin, admin.ModelAdmin):
         "payment_status",
         "total",
         "currency",
-        "created_at",
+        "created_local",
     )
     list_filter = ("market", "status", "created_at", "payment_status", "payment_method")
     list_select_related = ("user",)
@@ -117,6 +122,7 @@ class OrderAdmin(MovedByServiceAdminMixin, admin.ModelAdmin):
     )
     readonly_fields = tuple(name for _, options in fieldsets for name in options["fields"])
     inlines = (OrderItemInline, OrderStatusHistoryInline, PaymentInline)
+    created_local = market_time_column("created_at", "placed (market time)")
     actions = (
         "move_to_confirmed",
         "move_to_processing",
@@ -325,7 +331,7 @@ class RejectReturnsForm(forms.Form):
 
 
 @admin.register(ReturnRequest)
-class ReturnRequestAdmin(MovedByServiceAdminMixin, admin.ModelAdmin):
+class ReturnRequestAdmin(MarketTimeZoneAdminMixin, MovedByServiceAdminMixin, admin.ModelAdmin):
     """Returns come only from customers and move only through the returns service.
 
     Everything is read-only: lines, photos and history are the customer's and the
@@ -343,12 +349,13 @@ class ReturnRequestAdmin(MovedByServiceAdminMixin, admin.ModelAdmin):
         "status",
         "refunded_amount",
         "currency",
-        "created_at",
+        "created_local",
     )
     list_filter = ("status", "market", "created_at")
     list_select_related = ("order", "user")
     search_fields = ("return_number", "order__order_number", "user__phone")
     date_hierarchy = "created_at"
+    created_local = market_time_column("created_at", "asked (market time)")
     fieldsets = (
         (None, {"fields": ("return_number", "order", "user", "market", "currency", "status")}),
         ("Customer note", {"fields": ("note",)}),

@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from main.admin_mixins import ViewOnlyAdminMixin
+from main.admin_mixins import MarketTimeZoneAdminMixin, ViewOnlyAdminMixin, market_time_column
 from store_manager.models import (
     DailyReport,
     ManagerActivityLog,
@@ -93,9 +93,9 @@ class ManagerNotificationAdmin(admin.ModelAdmin):
 
 
 @admin.register(ManagerActivityLog)
-class ManagerActivityLogAdmin(ViewOnlyAdminMixin, admin.ModelAdmin):
+class ManagerActivityLogAdmin(MarketTimeZoneAdminMixin, ViewOnlyAdminMixin, admin.ModelAdmin):
     list_display = (
-        "created_at",
+        "created_local",
         "manager",
         "action",
         "object_type",
@@ -108,12 +108,13 @@ class ManagerActivityLogAdmin(ViewOnlyAdminMixin, admin.ModelAdmin):
     search_fields = ("action", "object_id", "description", "manager__user__phone")
     date_hierarchy = "created_at"
     readonly_fields = ("created_at",)
+    created_local = market_time_column("created_at", "when (market time)")
 
 
 @admin.register(RevenueSnapshot)
-class RevenueSnapshotAdmin(ViewOnlyAdminMixin, admin.ModelAdmin):
+class RevenueSnapshotAdmin(MarketTimeZoneAdminMixin, ViewOnlyAdminMixin, admin.ModelAdmin):
     list_display = (
-        "period_start",
+        "period_local",
         "market",
         "period",
         "revenue",
@@ -128,10 +129,11 @@ class RevenueSnapshotAdmin(ViewOnlyAdminMixin, admin.ModelAdmin):
     list_filter = ("market", "period")
     date_hierarchy = "period_start"
     readonly_fields = ("created_at", "updated_at")
+    period_local = market_time_column("period_start", "starts (market time)")
 
 
 @admin.register(DailyReport)
-class DailyReportAdmin(ViewOnlyAdminMixin, admin.ModelAdmin):
+class DailyReportAdmin(MarketTimeZoneAdminMixin, ViewOnlyAdminMixin, admin.ModelAdmin):
     list_display = (
         "report_date",
         "market",
@@ -142,9 +144,11 @@ class DailyReportAdmin(ViewOnlyAdminMixin, admin.ModelAdmin):
         "average_order_value",
         "cancelled_count",
         "new_customers",
-        "generated_at",
-        "emailed_at",
+        "generated_local",
+        "emailed_local",
     )
     list_filter = ("market", ("emailed_at", admin.EmptyFieldListFilter))
     date_hierarchy = "report_date"
     readonly_fields = ("generated_at",)
+    generated_local = market_time_column("generated_at", "generated (market time)")
+    emailed_local = market_time_column("emailed_at", "e-mailed (market time)")
