@@ -1,12 +1,13 @@
 from django.contrib import admin
 
 from banners.models import Banner
-from main.admin_mixins import InvalidatesCatalogueCacheMixin
+from main.admin_mixins import InvalidatesCatalogueCacheMixin, thumbnail
 
 
 @admin.register(Banner)
 class BannerAdmin(InvalidatesCatalogueCacheMixin, admin.ModelAdmin):
     list_display = (
+        "thumb",
         "title",
         "banner_type",
         "market",
@@ -19,6 +20,7 @@ class BannerAdmin(InvalidatesCatalogueCacheMixin, admin.ModelAdmin):
         "click_count",
         "ctr_percent",
     )
+    list_display_links = ("thumb", "title")
     list_editable = ("sort_order", "is_active")
     list_filter = ("market", "banner_type", "is_active", "category")
     list_select_related = ("category",)
@@ -26,7 +28,7 @@ class BannerAdmin(InvalidatesCatalogueCacheMixin, admin.ModelAdmin):
     autocomplete_fields = ("category",)
     fieldsets = (
         (None, {"fields": ("title", "subtitle", "banner_type", "link_url", "category")}),
-        ("Images", {"fields": ("image", "mobile_image")}),
+        ("Images", {"fields": ("image_preview", "image", "mobile_image_preview", "mobile_image")}),
         (
             "Where and when",
             {"fields": ("market", "sort_order", "is_active", "starts_at", "ends_at")},
@@ -34,7 +36,25 @@ class BannerAdmin(InvalidatesCatalogueCacheMixin, admin.ModelAdmin):
         # Counters are written by the banner services with F(), never by hand.
         ("Performance", {"fields": ("view_count", "click_count", "ctr_percent")}),
     )
-    readonly_fields = ("view_count", "click_count", "ctr_percent")
+    readonly_fields = (
+        "view_count",
+        "click_count",
+        "ctr_percent",
+        "image_preview",
+        "mobile_image_preview",
+    )
+
+    @admin.display(description="Image")
+    def thumb(self, obj):
+        return thumbnail(obj.image, size=48)
+
+    @admin.display(description="Image (current)")
+    def image_preview(self, obj):
+        return thumbnail(obj.image, size=160)
+
+    @admin.display(description="Mobile image (current)")
+    def mobile_image_preview(self, obj):
+        return thumbnail(obj.mobile_image, size=160)
 
     @admin.display(description="CTR, %")
     def ctr_percent(self, obj):

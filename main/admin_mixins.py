@@ -5,9 +5,11 @@ from __future__ import annotations
 import contextlib
 from datetime import UTC, datetime
 
+from django.conf import settings
 from django.contrib import admin
 from django.contrib.admin.utils import unquote
 from django.utils import timezone
+from django.utils.html import format_html
 
 from main.http_cache import catalogue_cache_invalidate_on_commit
 from main.markets import Market, market_config
@@ -37,6 +39,18 @@ def market_time_column(field: str, description: str, market_field: str = "market
         return market_local(getattr(obj, field), market_zone_of(obj, market_field))
 
     column.__name__ = f"{field}_local"
+    return column
+
+
+def short_column(field: str, description: str):
+    """A list column showing `field` under a short header ("Cur.", "AOV"), sortable by it."""
+
+    @admin.display(description=description, ordering=field)
+    def column(self, obj):
+        display = getattr(obj, f"get_{field}_display", None)  # a choice: its label
+        return display() if display else getattr(obj, field)
+
+    column.__name__ = f"{field}_short"
     return column
 
 
@@ -120,3 +134,64 @@ class InvalidatesCatalogueCacheMixin:
     def delete_queryset(self, request, queryset):
         super().delete_queryset(request, queryset)
         self._invalidate_after_commit()
+
+
+class SuperuserOnlyAdminMixin:
+    """Internals (login throttling, tokens, outbox, carts, read models): superusers only.
+
+    Staff in a role group never see the model on the index, and its pages answer 403,
+    whatever permissions a group was given by mistake.
+    """
+
+    def has_module_permission(self, request):
+        return request.user.is_superuser and super().has_module_permission(request)
+
+    def has_view_permission(self, request, obj=None):
+        return request.user.is_superuser and super().has_view_permission(request, obj)
+
+    def has_add_permission(self, request, *args):
+        return request.user.is_superuser and super().has_add_permission(request, *args)
+
+    def has_change_permission(self, request, obj=None):
+        return request.user.is_superuser and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return request.user.is_superuser and super().has_delete_permission(request, obj)
+
+
+def superuser_only_apps(site: admin.AdminSite, app_labels: tuple[str, ...]) -> None:
+    """Re-register the admins of third-party apps (axes, token blacklist) as superuser-only."""
+    for model, model_admin in list(site._registry.items()):
+        if model._meta.app_label not in app_labels or isinstance(
+            model_admin, SuperuserOnlyAdminMixin
+        ):
+            continue
+        admin_class = type(model_admin)
+        wrapped = type(
+            f"SuperuserOnly{admin_class.__name__}", (SuperuserOnlyAdminMixin, admin_class), {}
+        )
+        site.unregister(model)
+        site.register(model, wrapped)
+
+
+def thumbnail(value, size: int = 64) -> str:
+    """A small preview of a stored image (a FieldFile, or a path under MEDIA_URL) opening it.
+
+    The URL is escaped by `format_html`; no file (or a missing one) reads "-".
+    """
+    if not value:
+        return "-"
+    if isinstance(value, str):  # a path kept as text (an order line's image at checkout)
+        is_url = value.startswith(("http://", "https://"))
+        url = value if is_url else settings.MEDIA_URL + value.lstrip("/")
+    else:
+        try:
+            url = value.url
+        except ValueError:  # no file associated
+            return "-"
+    return format_html(
+        '<a href="{0}" target="_blank" rel="noopener"><img src="{0}" alt="" loading="lazy" '
+        'style="max-height: {1}px; max-width: {1}px; object-fit: contain;"></a>',
+        url,
+        size,
+    )

@@ -7,8 +7,11 @@ from django.utils.html import format_html
 from main.admin_mixins import (
     MarketTimeZoneAdminMixin,
     MovedByServiceAdminMixin,
+    SuperuserOnlyAdminMixin,
     ViewOnlyAdminMixin,
     market_time_column,
+    short_column,
+    thumbnail,
 )
 from main.exceptions import ApplicationError
 from orders.models import (
@@ -42,9 +45,15 @@ ITEM_SNAPSHOT = (
 HISTORY = ("created_at", "from_status", "to_status", "changed_by", "note")
 
 
+@admin.display(description="Image")
+def _item_image(self, obj):
+    return thumbnail(obj.image if obj else None, size=48)
+
+
 class OrderItemInline(ViewOnlyAdminMixin, admin.TabularInline):
     model = OrderItem
-    fields = readonly_fields = ITEM_SNAPSHOT
+    fields = readonly_fields = ("picture", *ITEM_SNAPSHOT)
+    picture = _item_image
 
 
 class OrderStatusHistoryInline(ViewOnlyAdminMixin, admin.TabularInline):
@@ -86,13 +95,16 @@ class OrderAdmin(MarketTimeZoneAdminMixin, MovedByServiceAdminMixin, admin.Model
         "user",
         "market",
         "status",
-        "payment_method",
-        "payment_status",
+        "pay_by",
+        "paid",
         "total",
-        "currency",
+        "cur",
         "created_local",
     )
     list_filter = ("market", "status", "created_at", "payment_status", "payment_method")
+    pay_by = short_column("payment_method", "Pay by")
+    paid = short_column("payment_status", "Payment")
+    cur = short_column("currency", "Cur.")
     list_select_related = ("user",)
     search_fields = ("order_number", "user__phone", "shipping_phone", "shipping_recipient")
     date_hierarchy = "created_at"
@@ -181,7 +193,19 @@ class OrderAdmin(MarketTimeZoneAdminMixin, MovedByServiceAdminMixin, admin.Model
 
 @admin.register(OrderItem)
 class OrderItemAdmin(ViewOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ("order", "product_name", "sku_code", "size", "color", "quantity", "line_total")
+    list_display = (
+        "picture",
+        "order",
+        "product_name",
+        "sku_code",
+        "size",
+        "color",
+        "quantity",
+        "line_total",
+    )
+    list_display_links = ("picture", "order")
+    readonly_fields = ("picture",)
+    picture = _item_image
     list_select_related = ("order",)
     list_filter = ("order__market",)
     search_fields = ("order__order_number", "sku_code", "product_name")
@@ -198,7 +222,7 @@ class OrderStatusHistoryAdmin(ViewOnlyAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(IdempotencyKey)
-class IdempotencyKeyAdmin(ViewOnlyAdminMixin, admin.ModelAdmin):
+class IdempotencyKeyAdmin(SuperuserOnlyAdminMixin, ViewOnlyAdminMixin, admin.ModelAdmin):
     """Checkout retries remembered for 24 h; cleaned up daily."""
 
     list_display = ("key", "user", "order", "response_status", "created_at")
@@ -252,7 +276,7 @@ class RefundAdmin(ViewOnlyAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(ProviderEvent)
-class ProviderEventAdmin(ViewOnlyAdminMixin, admin.ModelAdmin):
+class ProviderEventAdmin(SuperuserOnlyAdminMixin, ViewOnlyAdminMixin, admin.ModelAdmin):
     """Webhook events received (each applied at most once)."""
 
     list_display = ("event_id", "provider", "type", "payment", "created_at", "received_at")
@@ -347,11 +371,13 @@ class ReturnRequestAdmin(MarketTimeZoneAdminMixin, MovedByServiceAdminMixin, adm
         "user",
         "market",
         "status",
-        "refunded_amount",
-        "currency",
+        "refunded",
+        "cur",
         "created_local",
     )
     list_filter = ("status", "market", "created_at")
+    refunded = short_column("refunded_amount", "Refunded")
+    cur = short_column("currency", "Cur.")
     list_select_related = ("order", "user")
     search_fields = ("return_number", "order__order_number", "user__phone")
     date_hierarchy = "created_at"

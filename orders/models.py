@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 from main.markets import Currency, Market
 from main.models import TimeStampedModel, market_check, money_field
@@ -171,6 +172,16 @@ class OrderItem(models.Model):
         return f"{self.quantity} x {self.sku_code} ({self.order_id})"
 
 
+def _history_caption(row) -> str:
+    """`pending → confirmed (2026-11-26 04:49)`: a status change as staff read it.
+
+    The time is on the current time zone's clock (the admin renders an order's
+    page in its market's zone); the first row of a history reads `new → …`.
+    """
+    when = f" ({timezone.localtime(row.created_at):%Y-%m-%d %H:%M})" if row.created_at else ""
+    return f"{row.from_status or 'new'} → {row.to_status}{when}"
+
+
 class OrderStatusHistory(models.Model):
     """One row per status change, with who made it. Append-only."""
 
@@ -191,7 +202,7 @@ class OrderStatusHistory(models.Model):
         verbose_name_plural = "order status history"
 
     def __str__(self) -> str:
-        return f"{self.order_id}: {self.from_status or '∅'} → {self.to_status}"
+        return _history_caption(self)
 
 
 class IdempotencyKey(models.Model):
@@ -549,7 +560,7 @@ class ReturnStatusHistory(models.Model):
         verbose_name_plural = "return status history"
 
     def __str__(self) -> str:
-        return f"{self.from_status or 'new'} → {self.to_status}"
+        return _history_caption(self)
 
 
 class ReturnImage(models.Model):

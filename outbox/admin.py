@@ -1,12 +1,12 @@
 from django.contrib import admin
 
-from main.admin_mixins import ViewOnlyAdminMixin
+from main.admin_mixins import SuperuserOnlyAdminMixin, ViewOnlyAdminMixin
 from outbox.models import OutboxMessage
 from outbox.services import outbox_send_again
 
 
 @admin.register(OutboxMessage)
-class OutboxMessageAdmin(ViewOnlyAdminMixin, admin.ModelAdmin):
+class OutboxMessageAdmin(SuperuserOnlyAdminMixin, ViewOnlyAdminMixin, admin.ModelAdmin):
     """Read-only: what is waiting, and why (last_error); superusers can send a message again."""
 
     list_display = ("id", "task", "kwargs", "created_at", "sent_at", "completed_at", "deliveries")

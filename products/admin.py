@@ -3,7 +3,12 @@ from django.contrib import admin, messages
 from django.db import transaction
 from django.db.models import Count, OuterRef, Subquery, Sum
 
-from main.admin_mixins import InvalidatesCatalogueCacheMixin, ViewOnlyAdminMixin
+from main.admin_mixins import (
+    InvalidatesCatalogueCacheMixin,
+    SuperuserOnlyAdminMixin,
+    ViewOnlyAdminMixin,
+    thumbnail,
+)
 from main.markets import Market
 from products.models import (
     SKU,
@@ -122,10 +127,17 @@ class SKUInline(admin.TabularInline):
     extra = 1
 
 
+@admin.display(description="Preview")
+def _image_preview(self, obj):
+    return thumbnail(obj.image if obj else None)
+
+
 class ProductImageInline(admin.TabularInline):
     model = ProductImage
-    fields = ("image", "alt_text", "sort_order")
+    fields = ("preview", "image", "alt_text", "sort_order")
+    readonly_fields = ("preview",)
     extra = 1
+    preview = _image_preview
 
 
 class ProductFeatureInline(admin.TabularInline):
@@ -154,6 +166,7 @@ COUNTER_SAFE_FIELDS = (
 class ProductAdmin(InvalidatesCatalogueCacheMixin, admin.ModelAdmin):
     form = ProductForm
     list_display = (
+        "thumb",
         "name",
         "category",
         "subcategory",
@@ -162,25 +175,38 @@ class ProductAdmin(InvalidatesCatalogueCacheMixin, admin.ModelAdmin):
         "total_stock",
         "is_active",
         "is_featured",
-        "rating_avg",
-        "reviews_count",
-        "sales_count",
-        "created_at",
+        "rating",
+        "reviews",
+        "sold",
     )
+    list_display_links = ("thumb", "name")
     list_filter = ("market", "is_active", "is_featured", "category")
     list_select_related = ("category", "subcategory__category")
     search_fields = ("name", "slug", "brand", "skus__code")
     date_hierarchy = "created_at"
     prepopulated_fields = {"slug": ("name",)}
     autocomplete_fields = ("category", "subcategory")
-    readonly_fields = ("rating_avg", "reviews_count", "sales_count", "created_at", "updated_at")
+    figures = ("rating_avg", "reviews_count", "sales_count", "created_at", "updated_at")
+    readonly_fields = (*figures, "main_image_preview")
     fieldsets = (
-        (None, {"fields": ("name", "slug", "brand", "description", "main_image")}),
+        (
+            None,
+            {
+                "fields": (
+                    "name",
+                    "slug",
+                    "brand",
+                    "description",
+                    "main_image_preview",
+                    "main_image",
+                )
+            },
+        ),
         (
             "Catalogue",
             {"fields": ("category", "subcategory", "market", "is_active", "is_featured")},
         ),
-        ("Figures (kept by services)", {"fields": readonly_fields}),
+        ("Figures (kept by services)", {"fields": figures}),
     )
     inlines = (ProductPriceInline, SKUInline, ProductImageInline, ProductFeatureInline)
 
@@ -226,6 +252,26 @@ class ProductAdmin(InvalidatesCatalogueCacheMixin, admin.ModelAdmin):
     def total_stock(self, obj):
         return obj.stock_total or 0
 
+    @admin.display(description="Image")
+    def thumb(self, obj):
+        return thumbnail(obj.main_image, size=48)
+
+    @admin.display(description="Main image (current)")
+    def main_image_preview(self, obj):
+        return thumbnail(obj.main_image, size=160)
+
+    @admin.display(description="Rating", ordering="rating_avg")
+    def rating(self, obj):
+        return obj.rating_avg
+
+    @admin.display(description="Reviews", ordering="reviews_count")
+    def reviews(self, obj):
+        return obj.reviews_count
+
+    @admin.display(description="Sold", ordering="sales_count")
+    def sold(self, obj):
+        return obj.sales_count
+
 
 class _ProductChildAdmin(InvalidatesCatalogueCacheMixin, admin.ModelAdmin):
     """Images, features, SKUs and prices: rows of a product, whose read model they move.
@@ -260,7 +306,10 @@ class _ProductChildAdmin(InvalidatesCatalogueCacheMixin, admin.ModelAdmin):
 
 @admin.register(ProductImage)
 class ProductImageAdmin(_ProductChildAdmin):
-    list_display = ("product", "image", "alt_text", "sort_order")
+    list_display = ("preview", "product", "image", "alt_text", "sort_order")
+    list_display_links = ("preview", "product")
+    readonly_fields = ("preview",)
+    preview = _image_preview
 
 
 @admin.register(ProductFeature)
@@ -308,7 +357,7 @@ class CartItemInline(admin.TabularInline):
 
 
 @admin.register(Cart)
-class CartAdmin(admin.ModelAdmin):
+class CartAdmin(SuperuserOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("user", "item_count", "updated_at")
     list_filter = ("user__market",)
     search_fields = ("user__phone", "user__first_name", "user__last_name")
@@ -324,7 +373,7 @@ class CartAdmin(admin.ModelAdmin):
 
 
 @admin.register(CartItem)
-class CartItemAdmin(admin.ModelAdmin):
+class CartItemAdmin(SuperuserOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("cart", "sku", "quantity", "unit_price_at_add", "updated_at")
     list_select_related = ("cart__user", "sku")
     list_filter = ("cart__user__market",)
@@ -366,7 +415,7 @@ class WishlistItemAdmin(admin.ModelAdmin):
 
 
 @admin.register(Listing)
-class ListingAdmin(ViewOnlyAdminMixin, admin.ModelAdmin):
+class ListingAdmin(SuperuserOnlyAdminMixin, ViewOnlyAdminMixin, admin.ModelAdmin):
     """The catalogue's read model: what the storefront lists, kept by code from the products."""
 
     list_display = ("name", "market", "price", "in_stock", "sales_count", "created_at")
@@ -376,7 +425,7 @@ class ListingAdmin(ViewOnlyAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(ListingFacet)
-class ListingFacetAdmin(ViewOnlyAdminMixin, admin.ModelAdmin):
+class ListingFacetAdmin(SuperuserOnlyAdminMixin, ViewOnlyAdminMixin, admin.ModelAdmin):
     """The read model's sizes and colours per listed product (facet counts read them)."""
 
     list_display = ("product", "market", "facet", "value", "color_hex")
@@ -385,7 +434,7 @@ class ListingFacetAdmin(ViewOnlyAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(ListingTotal)
-class ListingTotalAdmin(ViewOnlyAdminMixin, admin.ModelAdmin):
+class ListingTotalAdmin(SuperuserOnlyAdminMixin, ViewOnlyAdminMixin, admin.ModelAdmin):
     """How many products each market lists (the unfiltered catalogue's total)."""
 
     list_display = ("market", "count")

@@ -8,7 +8,7 @@ the mixin invalidates the catalogue cache after commit.
 
 from django.contrib import admin, messages
 
-from main.admin_mixins import InvalidatesCatalogueCacheMixin
+from main.admin_mixins import InvalidatesCatalogueCacheMixin, thumbnail
 from reviews.models import Review, ReviewImage
 from reviews.services import product_rating_refresh, reviews_delete, reviews_set_approved
 
@@ -23,10 +23,17 @@ class _CustomerContentMixin:
         return False
 
 
+@admin.display(description="Photo")
+def _photo(self, obj):
+    return thumbnail(obj.image if obj else None, size=80)
+
+
 class ReviewImageInline(_CustomerContentMixin, admin.TabularInline):
     model = ReviewImage
-    fields = ("image", "sort_order")
+    fields = ("photo", "image", "sort_order")
+    readonly_fields = ("photo",)
     extra = 0
+    photo = _photo
 
 
 @admin.register(Review)
@@ -86,7 +93,10 @@ class ReviewAdmin(InvalidatesCatalogueCacheMixin, admin.ModelAdmin):
 
 @admin.register(ReviewImage)
 class ReviewImageAdmin(InvalidatesCatalogueCacheMixin, _CustomerContentMixin, admin.ModelAdmin):
-    list_display = ("review", "image", "sort_order")
+    list_display = ("photo", "review", "image", "sort_order")
+    list_display_links = ("photo", "review")
     list_select_related = ("review",)
+    readonly_fields = ("photo",)
+    photo = _photo
     list_filter = ("review__product__market",)
     search_fields = ("review__product__name", "review__user__phone")

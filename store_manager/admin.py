@@ -1,6 +1,12 @@
 from django.contrib import admin
+from django.utils.html import format_html, format_html_join
 
-from main.admin_mixins import MarketTimeZoneAdminMixin, ViewOnlyAdminMixin, market_time_column
+from main.admin_mixins import (
+    MarketTimeZoneAdminMixin,
+    ViewOnlyAdminMixin,
+    market_time_column,
+    short_column,
+)
 from store_manager.models import (
     DailyReport,
     ManagerActivityLog,
@@ -92,6 +98,89 @@ class ManagerNotificationAdmin(admin.ModelAdmin):
 # --- Written only by code: audit trail and the reporting jobs ---------------
 
 
+class _FigureColumns:
+    """Short headers: a report or snapshot list fits a 1400 px screen."""
+
+    cur = short_column("currency", "Cur.")
+    orders = short_column("orders_count", "Orders")
+    items = short_column("items_sold", "Items")
+    aov = short_column("average_order_value", "AOV")
+    cancelled = short_column("cancelled_count", "Canc.")
+    new = short_column("new_customers", "New cust.")
+
+
+# Rows of the report's comparison table: (label, key in the JSON and field of the report).
+COMPARED = (
+    ("Revenue", "revenue"),
+    ("Orders", "orders_count"),
+    ("Items sold", "items_sold"),
+    ("Average order value", "average_order_value"),
+    ("Cancelled", "cancelled_count"),
+    ("New customers", "new_customers"),
+    ("Paid", "paid_amount"),
+    ("Refunded", "refunded_amount"),
+    ("Returns", "returns_count"),
+    ("Net revenue", "net_revenue"),
+    ("Revenue change, %", "revenue_change_percent"),
+    ("Orders change, %", "orders_change_percent"),
+)
+TABLE = '<table style="min-width: 24em"><thead><tr>{}</tr></thead><tbody>{}</tbody></table>'
+
+
+def _cell(value) -> str:
+    return "-" if value is None or value == "" else str(value)
+
+
+def _head(*labels: str) -> str:
+    return format_html_join("", "<th>{}</th>", ((label,) for label in labels))
+
+
+def _top_products_html(top) -> str:
+    """The report's best sellers (by revenue, by units) as tables; data escaped."""
+    if isinstance(top, list):  # an early report: one list
+        top = {"by_revenue": top}
+    sections = []
+    for key, title in (("by_revenue", "By revenue"), ("by_units", "By units")):
+        rows = (top or {}).get(key) or []
+        body = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            (
+                (n, _cell(row.get("name")), _cell(row.get("units")), _cell(row.get("revenue")))
+                for n, row in enumerate(rows, 1)
+                if isinstance(row, dict)
+            ),
+        )
+        if not body:
+            body = format_html('<tr><td colspan="4">{}</td></tr>', "No sales")
+        head = _head("#", "Product", "Units", "Revenue")
+        sections.append((title, format_html(TABLE, head, body)))
+    return format_html_join("", "<p><strong>{}</strong></p>{}", sections)
+
+
+def _comparison_html(report) -> str:
+    """This day's figures next to the previous day and the same weekday a week before."""
+    comparison = report.comparison if isinstance(report.comparison, dict) else {}
+    previous = comparison.get("previous_day") or {}
+    last_week = comparison.get("same_weekday_last_week") or {}
+    body = format_html_join(
+        "",
+        "<tr><th>{}</th><td>{}</td><td>{}</td><td>{}</td></tr>",
+        (
+            (label, _cell(getattr(report, key, None)), _cell(previous.get(key)),
+             _cell(last_week.get(key)))
+            for label, key in COMPARED
+        ),
+    )  # fmt: skip
+    head = _head(
+        "",
+        str(report.report_date),
+        f"Previous day ({_cell(previous.get('date'))})",
+        f"Week before ({_cell(last_week.get('date'))})",
+    )
+    return format_html(TABLE, head, body)
+
+
 @admin.register(ManagerActivityLog)
 class ManagerActivityLogAdmin(MarketTimeZoneAdminMixin, ViewOnlyAdminMixin, admin.ModelAdmin):
     list_display = (
@@ -112,20 +201,23 @@ class ManagerActivityLogAdmin(MarketTimeZoneAdminMixin, ViewOnlyAdminMixin, admi
 
 
 @admin.register(RevenueSnapshot)
-class RevenueSnapshotAdmin(MarketTimeZoneAdminMixin, ViewOnlyAdminMixin, admin.ModelAdmin):
+class RevenueSnapshotAdmin(
+    MarketTimeZoneAdminMixin, ViewOnlyAdminMixin, _FigureColumns, admin.ModelAdmin
+):
     list_display = (
         "period_local",
         "market",
         "period",
         "revenue",
-        "currency",
-        "orders_count",
-        "items_sold",
-        "average_order_value",
-        "cancelled_count",
-        "new_customers",
-        "change_percent",
+        "cur",
+        "orders",
+        "items",
+        "aov",
+        "cancelled",
+        "new",
+        "change_pct",
     )
+    change_pct = short_column("change_percent", "Δ %")
     list_filter = ("market", "period")
     date_hierarchy = "period_start"
     readonly_fields = ("created_at", "updated_at")
@@ -133,22 +225,33 @@ class RevenueSnapshotAdmin(MarketTimeZoneAdminMixin, ViewOnlyAdminMixin, admin.M
 
 
 @admin.register(DailyReport)
-class DailyReportAdmin(MarketTimeZoneAdminMixin, ViewOnlyAdminMixin, admin.ModelAdmin):
+class DailyReportAdmin(
+    MarketTimeZoneAdminMixin, ViewOnlyAdminMixin, _FigureColumns, admin.ModelAdmin
+):
     list_display = (
         "report_date",
         "market",
         "revenue",
-        "currency",
-        "orders_count",
-        "items_sold",
-        "average_order_value",
-        "cancelled_count",
-        "new_customers",
-        "generated_local",
+        "cur",
+        "orders",
+        "items",
+        "aov",
+        "cancelled",
+        "new",
         "emailed_local",
     )
     list_filter = ("market", ("emailed_at", admin.EmptyFieldListFilter))
     date_hierarchy = "report_date"
-    readonly_fields = ("generated_at",)
+    # The JSON figures read as tables, not as raw JSON.
+    exclude = ("top_products", "comparison")
+    readonly_fields = ("generated_at", "top_products_table", "comparison_table")
     generated_local = market_time_column("generated_at", "generated (market time)")
     emailed_local = market_time_column("emailed_at", "e-mailed (market time)")
+
+    @admin.display(description="Top products")
+    def top_products_table(self, obj):
+        return _top_products_html(obj.top_products)
+
+    @admin.display(description="Comparison")
+    def comparison_table(self, obj):
+        return _comparison_html(obj)

@@ -5,7 +5,7 @@ from django.contrib.auth.forms import AdminUserCreationForm
 from django.contrib.auth.forms import UserChangeForm as DjangoUserChangeForm
 from django.core.exceptions import ValidationError
 
-from main.admin_mixins import ViewOnlyAdminMixin
+from main.admin_mixins import SuperuserOnlyAdminMixin, ViewOnlyAdminMixin, superuser_only_apps
 from main.exceptions import ApplicationError
 from main.markets import parse_phone
 from users.models import Address, Notification, PaymentMethod, User, VerificationCode
@@ -83,7 +83,7 @@ class UserAdmin(DjangoUserAdmin):
 
 
 @admin.register(VerificationCode)
-class VerificationCodeAdmin(ViewOnlyAdminMixin, admin.ModelAdmin):
+class VerificationCodeAdmin(SuperuserOnlyAdminMixin, ViewOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("phone", "purpose", "created_at", "expires_at", "attempts", "consumed_at")
     list_filter = ("purpose", ("consumed_at", admin.EmptyFieldListFilter))
     search_fields = ("phone", "requester_ip")
@@ -123,3 +123,8 @@ class NotificationAdmin(admin.ModelAdmin):
     search_fields = ("title", "body", "user__phone")
     date_hierarchy = "created_at"
     autocomplete_fields = ("user",)
+
+
+# Login throttling (axes) and refresh tokens (simplejwt's blacklist) are internals: their
+# admins, registered by apps listed before ours in INSTALLED_APPS, answer superusers only.
+superuser_only_apps(admin.site, ("axes", "token_blacklist"))
