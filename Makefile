@@ -44,6 +44,12 @@ up: $(RUN_STAMP)
 smoke: $(DEV_STAMP)
 	$(BIN)/python ops/smoke.py $(SMOKE_ARGS)
 
+## The admin in a real browser: headless Debian chromium (Playwright) at 1400 px, the pages staff
+## use most on a fresh small demo store (ops/admin_check.py); needs `apt-get install chromium`
+.PHONY: admin-check
+admin-check: $(DEV_STAMP)
+	$(BIN)/python ops/admin_check.py
+
 ## The read replica, proved against a real one: a streaming standby of the local PostgreSQL on
 ## port 5433 (ops/replica.sh, pg_basebackup), the routing tests against it, the standby removed
 .PHONY: replica-check

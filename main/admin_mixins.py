@@ -42,10 +42,10 @@ def market_time_column(field: str, description: str, market_field: str = "market
     return column
 
 
-def short_column(field: str, description: str):
+def short_column(field: str, description: str, *, boolean: bool = False):
     """A list column showing `field` under a short header ("Cur.", "AOV"), sortable by it."""
 
-    @admin.display(description=description, ordering=field)
+    @admin.display(description=description, ordering=field, boolean=boolean or None)
     def column(self, obj):
         display = getattr(obj, f"get_{field}_display", None)  # a choice: its label
         return display() if display else getattr(obj, field)

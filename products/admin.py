@@ -7,6 +7,7 @@ from main.admin_mixins import (
     InvalidatesCatalogueCacheMixin,
     SuperuserOnlyAdminMixin,
     ViewOnlyAdminMixin,
+    short_column,
     thumbnail,
 )
 from main.markets import Market
@@ -81,12 +82,20 @@ class SKUForm(forms.ModelForm):
         min_value=-1_000_000,
         max_value=1_000_000,
         help_text="Units to add (negative to remove). A new SKU starts with this many.",
+        widget=forms.NumberInput(attrs={"style": "width: 6em"}),
     )
     refused: str = ""  # set when a checkout took the units between form check and save
 
     class Meta:
         model = SKU
         fields = ("product", "code", "size", "color", "color_hex", "is_active")
+        # Sized to what they hold, so the SKU table fits a 1400 px screen.
+        widgets = {
+            "code": forms.TextInput(attrs={"size": 30}),
+            "size": forms.TextInput(attrs={"size": 8}),
+            "color": forms.TextInput(attrs={"size": 14}),
+            "color_hex": forms.TextInput(attrs={"size": 8}),
+        }
 
     def clean_stock_adjustment(self):
         delta = self.cleaned_data.get("stock_adjustment") or 0
@@ -165,21 +174,23 @@ COUNTER_SAFE_FIELDS = (
 @admin.register(Product)
 class ProductAdmin(InvalidatesCatalogueCacheMixin, admin.ModelAdmin):
     form = ProductForm
+    # The subcategory column names its category ("Men / Shirts"): one column for both.
     list_display = (
         "thumb",
         "name",
-        "category",
         "subcategory",
         "market",
         "price_list",
         "total_stock",
-        "is_active",
-        "is_featured",
+        "active",
+        "featured",
         "rating",
         "reviews",
         "sold",
     )
     list_display_links = ("thumb", "name")
+    active = short_column("is_active", "Active", boolean=True)
+    featured = short_column("is_featured", "Featured", boolean=True)
     list_filter = ("market", "is_active", "is_featured", "category")
     list_select_related = ("category", "subcategory__category")
     search_fields = ("name", "slug", "brand", "skus__code")
