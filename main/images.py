@@ -50,13 +50,13 @@ def _image_error(message: str) -> InvalidInput:
     return InvalidInput(message, errors={"images": [message]})
 
 
-def _read_limited(upload) -> bytes:
+def _read_limited(upload, max_bytes: int = IMAGE_MAX_BYTES) -> bytes:
     """The upload's bytes, refusing anything above the size limit without reading it all."""
-    if getattr(upload, "size", None) and upload.size > IMAGE_MAX_BYTES:
+    if getattr(upload, "size", None) and upload.size > max_bytes:
         raise ValueError
     upload.seek(0)
-    data = upload.read(IMAGE_MAX_BYTES + 1)
-    if len(data) > IMAGE_MAX_BYTES:
+    data = upload.read(max_bytes + 1)
+    if len(data) > max_bytes:
         raise ValueError
     return data
 
@@ -104,7 +104,13 @@ def _bitmap_without_metadata(image: Image.Image, image_format: str, max_side: in
     return Image.frombytes(mode, image.size, image.tobytes())
 
 
-def image_clean(upload) -> CleanImage:
+def image_clean(
+    upload,
+    *,
+    max_bytes: int = IMAGE_MAX_BYTES,
+    max_pixels: int | None = None,
+    max_side: int | None = None,
+) -> CleanImage:
     """Validate one uploaded file and re-encode it without metadata.
 
     Raises `InvalidInput` (400, `errors.images`) when the file is too
@@ -112,15 +118,16 @@ def image_clean(upload) -> CleanImage:
     `image_too_large`) when it has more than `REVIEW_IMAGE_MAX_PIXELS` pixels:
     that is read from the header, before any pixel is decoded. The stored image
     is at most `REVIEW_IMAGE_MAX_SIDE` on its long side. Animated images keep
-    their first frame.
+    their first frame. Catalogue images pass their own limits
+    (`products.services.images`); the defaults are the customer photos'.
     """
-    max_pixels = settings.REVIEW_IMAGE_MAX_PIXELS
-    max_side = settings.REVIEW_IMAGE_MAX_SIDE
+    max_pixels = max_pixels or settings.REVIEW_IMAGE_MAX_PIXELS
+    max_side = max_side or settings.REVIEW_IMAGE_MAX_SIDE
     name = getattr(upload, "name", "") or "image"
     try:
-        data = _read_limited(upload)
+        data = _read_limited(upload, max_bytes)
     except ValueError:
-        limit_mb = IMAGE_MAX_BYTES // (1024 * 1024)
+        limit_mb = max_bytes // (1024 * 1024)
         raise _image_error(f"{name}: an image may be at most {limit_mb} MB.") from None
     try:
         with Image.open(io.BytesIO(data)) as probe:

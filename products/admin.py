@@ -11,6 +11,7 @@ from main.admin_mixins import (
     thumbnail,
 )
 from main.markets import Market
+from products.forms import ProductImageForm, ProductImageUploadMixin
 from products.models import (
     SKU,
     Cart,
@@ -143,7 +144,8 @@ def _image_preview(self, obj):
 
 class ProductImageInline(admin.TabularInline):
     model = ProductImage
-    fields = ("preview", "image", "alt_text", "sort_order")
+    form = ProductImageForm  # uploads checked and re-encoded (products.forms)
+    fields = ("preview", "image", "alt_text", "color", "sort_order")
     readonly_fields = ("preview",)
     extra = 1
     preview = _image_preview
@@ -155,7 +157,7 @@ class ProductFeatureInline(admin.TabularInline):
     extra = 1
 
 
-class ProductForm(forms.ModelForm):
+class ProductForm(ProductImageUploadMixin, forms.ModelForm):
     def clean(self):
         data = super().clean()
         category, subcategory = data.get("category"), data.get("subcategory")
@@ -317,8 +319,11 @@ class _ProductChildAdmin(InvalidatesCatalogueCacheMixin, admin.ModelAdmin):
 
 @admin.register(ProductImage)
 class ProductImageAdmin(_ProductChildAdmin):
-    list_display = ("preview", "product", "image", "alt_text", "sort_order")
+    form = ProductImageForm
+    fields = ("product", "preview", "image", "alt_text", "color", "sort_order")
+    list_display = ("preview", "product", "color", "alt_text", "sort_order")
     list_display_links = ("preview", "product")
+    list_filter = ("color", "product__market")
     readonly_fields = ("preview",)
     preview = _image_preview
 

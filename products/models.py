@@ -126,6 +126,8 @@ class Product(TimeStampedModel):
         max_length=3, choices=CatalogMarket.choices, default=CatalogMarket.ALL
     )
     main_image = models.ImageField(upload_to="products/", blank=True)
+    # The main image's renditions (`products.services.images`), written by the worker only.
+    main_image_renditions = models.JSONField(default=dict, blank=True, editable=False)
     is_active = models.BooleanField(default=True)
     is_featured = models.BooleanField(default=False)
     # Denormalised from approved reviews and delivered orders; written by services only.
@@ -191,7 +193,13 @@ class BelongsToProduct(models.Model):
 class ProductImage(BelongsToProduct):
     product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="images")
     image = models.ImageField(upload_to="products/gallery/")
+    # The image's renditions (`products.services.images`), written by the worker only.
+    renditions = models.JSONField(default=dict, blank=True, editable=False)
     alt_text = models.CharField(max_length=200, blank=True)
+    # The SKU colour the picture shows (`SKU.color`); blank: every colour.
+    color = models.CharField(
+        max_length=50, blank=True, help_text="The colour shown; blank for every colour."
+    )
     sort_order = models.PositiveIntegerField(default=0)
 
     class Meta:
@@ -305,6 +313,8 @@ class Listing(models.Model):
     brand = models.CharField(max_length=100, blank=True)
     # The product's main image, else its first gallery image ("" when none).
     image = models.CharField(max_length=255, blank=True)
+    # That image's renditions record (`products.services.images`), copied with it (null: none).
+    image_renditions = models.JSONField(null=True, blank=True)
     price = money_field()
     original_price = money_field(null=True, blank=True)
     # An active SKU with stock > 0.

@@ -7,6 +7,7 @@ from datetime import timedelta
 import dj_database_url
 import orjson
 from celery.schedules import crontab
+from django.core.exceptions import ImproperlyConfigured
 
 from main.env import BASE_DIR, env_bool, env_decimal, env_int, env_list, env_str
 from main.logs import log_format
@@ -290,6 +291,9 @@ CELERY_TASK_ROUTES = {
     "users.tasks.flush_expired_tokens": {"queue": "default"},
     "users.tasks.delete_expired_verification_codes": {"queue": "default"},
     "orders.tasks.delete_expired_idempotency_keys": {"queue": "default"},
+    # Catalogue image renditions after an upload (docs/IMAGES.md).
+    "products.tasks.render_product_image": {"queue": "default"},
+    "products.tasks.render_gallery_image": {"queue": "default"},
 }
 # The transactional outbox (outbox app): beat's relay sends every minute what the
 # broker could not take at commit time (older than the grace period) and what it
@@ -379,8 +383,43 @@ STATIC_URL = "static/"
 STATIC_ROOT = env_str("STATIC_ROOT") or None
 MEDIA_URL = "media/"
 MEDIA_ROOT = env_str("MEDIA_ROOT") or str(BASE_DIR / "media")
+# Uploaded media (product, banner and review images and their renditions, docs/IMAGES.md):
+# local files under MEDIA_ROOT, or S3-compatible object storage (django-storages) with
+# STORAGE_BACKEND=s3. An S3 endpoint other than AWS (MinIO, R2, …) is AWS_S3_ENDPOINT_URL;
+# AWS_S3_CUSTOM_DOMAIN (a CDN in front of the bucket) serves public URLs without signing.
+STORAGE_BACKEND = env_str("STORAGE_BACKEND", "local").lower()
+AWS_STORAGE_BUCKET_NAME = env_str("AWS_STORAGE_BUCKET_NAME")
+AWS_S3_ENDPOINT_URL = env_str("AWS_S3_ENDPOINT_URL") or None
+AWS_ACCESS_KEY_ID = env_str("AWS_ACCESS_KEY_ID") or None
+AWS_SECRET_ACCESS_KEY = env_str("AWS_SECRET_ACCESS_KEY") or None
+AWS_S3_REGION_NAME = env_str("AWS_S3_REGION_NAME") or None
+AWS_S3_CUSTOM_DOMAIN = env_str("AWS_S3_CUSTOM_DOMAIN") or None
+# Signed, expiring URLs for a private bucket; off for a public bucket or a custom domain.
+AWS_QUERYSTRING_AUTH = env_bool("AWS_QUERYSTRING_AUTH", default=not AWS_S3_CUSTOM_DOMAIN)
+if STORAGE_BACKEND not in ("local", "s3"):
+    raise ImproperlyConfigured("STORAGE_BACKEND must be local or s3.")
+if STORAGE_BACKEND == "s3" and not AWS_STORAGE_BUCKET_NAME:
+    raise ImproperlyConfigured("STORAGE_BACKEND=s3 needs AWS_STORAGE_BUCKET_NAME.")
+MEDIA_STORAGE = (
+    {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": AWS_STORAGE_BUCKET_NAME,
+            "endpoint_url": AWS_S3_ENDPOINT_URL,
+            "access_key": AWS_ACCESS_KEY_ID,
+            "secret_key": AWS_SECRET_ACCESS_KEY,
+            "region_name": AWS_S3_REGION_NAME,
+            "custom_domain": AWS_S3_CUSTOM_DOMAIN,
+            "querystring_auth": AWS_QUERYSTRING_AUTH,
+            "file_overwrite": False,  # uploads never replace each other; renditions delete first
+            "object_parameters": {"CacheControl": "public, max-age=31536000"},
+        },
+    }
+    if STORAGE_BACKEND == "s3"
+    else {"BACKEND": "django.core.files.storage.FileSystemStorage"}
+)
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "default": MEDIA_STORAGE,
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 

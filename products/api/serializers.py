@@ -26,6 +26,7 @@ from main.serializers import (
     catalog_market_field,
     currency_field,
 )
+from products.services.images import RENDITION_FORMATS, renditions_current
 from products.services.stock import LOW_STOCK, OUT_OF_STOCK, availability
 
 TWO_PLACES = "{:.2f}"
@@ -70,6 +71,61 @@ class CategoryOutput(serializers.Serializer):
     subcategories = SubcategoryOutput(many=True)
 
 
+class ImageRenditionOutput(serializers.Serializer):
+    url = serializers.URLField(help_text="Absolute URL of the rendition.")
+    width = serializers.IntegerField()
+    height = serializers.IntegerField()
+    format = serializers.ChoiceField(choices=tuple(RENDITION_FORMATS))
+
+
+class ImageSrcsetOutput(serializers.Serializer):
+    webp = serializers.CharField(help_text='`srcset` of the WebP renditions: "<url> 320w, …".')
+    jpeg = serializers.CharField(help_text="`srcset` of the JPEG renditions.")
+
+
+class ImageSetOutput(serializers.Serializer):
+    """An image with its renditions, for `next/image` and `<img srcset>` (docs/IMAGES.md).
+
+    `url` is the normalised original. `width`, `height` and the renditions are
+    known once the worker has made them (null and empty until then, shortly
+    after an upload).
+    """
+
+    url = serializers.URLField(help_text="Absolute URL of the original (normalised) image.")
+    width = serializers.IntegerField(allow_null=True)
+    height = serializers.IntegerField(allow_null=True)
+    srcset = ImageSrcsetOutput()
+    renditions = ImageRenditionOutput(many=True)
+
+
+def image_set(request, name: str | None, record: dict | None) -> dict | None:
+    """`ImageSetOutput` of the stored image `name` and its renditions record (None: no image)."""
+    if not name:
+        return None
+    current = renditions_current(name, record) or {}
+    renditions = [
+        {
+            "url": absolute_media_url(request, item["name"]),
+            "width": item["width"],
+            "height": item["height"],
+            "format": item["format"],
+        }
+        for item in current.get("renditions", ())
+    ]
+    return {
+        "url": absolute_media_url(request, name),
+        "width": current.get("width"),
+        "height": current.get("height"),
+        "srcset": {
+            label: ", ".join(
+                f"{item['url']} {item['width']}w" for item in renditions if item["format"] == label
+            )
+            for label in RENDITION_FORMATS
+        },
+        "renditions": renditions,
+    }
+
+
 class _PricedProductMixin(serializers.Serializer):
     """Fields every product shape shares; reads the annotations of `product_list`."""
 
@@ -78,6 +134,7 @@ class _PricedProductMixin(serializers.Serializer):
     name = serializers.CharField()
     brand = serializers.CharField()
     main_image = serializers.SerializerMethodField()
+    main_image_set = serializers.SerializerMethodField()
     price = money_field()
     original_price = money_field(allow_null=True)
     discount_percent = serializers.SerializerMethodField()
@@ -89,6 +146,15 @@ class _PricedProductMixin(serializers.Serializer):
     def get_main_image(self, obj) -> str | None:
         name = obj.main_image.name or getattr(obj, "first_image", None)
         return absolute_media_url(self.context.get("request"), name)
+
+    @extend_schema_field(ImageSetOutput(allow_null=True))
+    def get_main_image_set(self, obj) -> dict | None:
+        if obj.main_image.name:
+            name, record = obj.main_image.name, obj.main_image_renditions
+        else:
+            name = getattr(obj, "first_image", None)
+            record = getattr(obj, "first_image_renditions", None)
+        return image_set(self.context.get("request"), name, record)
 
     def get_discount_percent(self, obj) -> int | None:
         return discount_percent(obj.price, obj.original_price)
@@ -107,6 +173,14 @@ class ProductImageOutput(serializers.Serializer):
     url = AbsoluteMediaField(source="image")
     alt_text = serializers.CharField()
     sort_order = serializers.IntegerField()
+    color = serializers.CharField(
+        help_text="The SKU colour the image shows (`skus[].color`); empty: every colour."
+    )
+    set = serializers.SerializerMethodField()
+
+    @extend_schema_field(ImageSetOutput)
+    def get_set(self, obj) -> dict | None:
+        return image_set(self.context.get("request"), obj.image.name, obj.renditions)
 
 
 class ProductFeatureOutput(serializers.Serializer):
@@ -346,6 +420,7 @@ def _priced(row: dict, request, currency: str) -> dict:
         "name": row["name"],
         "brand": row["brand"],
         "main_image": absolute_media_url(request, row["image"]),
+        "main_image_set": image_set(request, row["image"], row["image_renditions"]),
         "price": _decimal(price),
         "original_price": _decimal(original),
         "discount_percent": discount_percent(price, original),
@@ -397,6 +472,8 @@ def product_page(row: dict, *, rating: dict, related: list[dict], request, curre
                 "url": absolute_media_url(request, image["image"]),
                 "alt_text": image["alt_text"],
                 "sort_order": image["sort_order"],
+                "color": image["color"],
+                "set": image_set(request, image["image"], image["renditions"]),
             }
             for image in row["images"]
         ],

@@ -119,6 +119,7 @@ LIST_ROW_FIELDS = (
     "name",
     "brand",
     "image",
+    "image_renditions",
     "price",
     "original_price",
     "rating_avg",
@@ -223,7 +224,7 @@ _gallery = PreparedValues(
     lambda product_id: (
         ProductImage.objects.filter(product_id=product_id)
         .order_by("sort_order", "id")
-        .values("id", "image", "alt_text", "sort_order")
+        .values("id", "image", "renditions", "alt_text", "sort_order", "color")
     ),
     ints=("product_id",),
 )
@@ -289,8 +290,8 @@ def product_list(*, market: str) -> QuerySet[Product]:
 
     Annotations: `price`, `original_price` (the same join `sellable_in` filters
     on, one row per product since prices are unique per product and market),
-    `in_stock` (an active SKU with stock), `first_image` (fallback when there is
-    no `main_image`).
+    `in_stock` (an active SKU with stock), `first_image` and its
+    `first_image_renditions` (fallback when there is no `main_image`).
     """
     first_image = ProductImage.objects.filter(product=OuterRef("pk")).order_by("sort_order", "id")
     # A LIMIT-ed scalar subquery rather than EXISTS: PostgreSQL turns EXISTS in a
@@ -307,6 +308,7 @@ def product_list(*, market: str) -> QuerySet[Product]:
         .annotate(
             in_stock=ExpressionWrapper(Q(in_stock_sku__isnull=False), output_field=BooleanField()),
             first_image=Subquery(first_image.values("image")[:1]),
+            first_image_renditions=Subquery(first_image.values("renditions")[:1]),
         )
         .order_by("-created_at", "-id")
     )

@@ -42,7 +42,7 @@ _PRODUCT_COLUMNS = (
     "sales_count",
     "created_at",
 )
-_COPIED = (*_PRODUCT_COLUMNS, "image", "price", "original_price", "in_stock")
+_COPIED = (*_PRODUCT_COLUMNS, "image", "image_renditions", "price", "original_price", "in_stock")
 REBUILD_BATCH = 2000
 
 
@@ -61,12 +61,15 @@ def _rows(products: QuerySet[Product], market: str) -> list[Listing]:
             listed_original_price=F("prices__original_price"),
             listed_in_stock=in_stock_exists(),
             first_image=Subquery(first_image.values("image")[:1]),
+            first_image_renditions=Subquery(first_image.values("renditions")[:1]),
         )
         .order_by("pk")
         .values(
             "pk",
             "main_image",
+            "main_image_renditions",
             "first_image",
+            "first_image_renditions",
             *_PRODUCT_COLUMNS,
             *("listed_price", "listed_original_price", "listed_in_stock"),
         )
@@ -76,6 +79,10 @@ def _rows(products: QuerySet[Product], market: str) -> list[Listing]:
             product_id=row["pk"],
             market=market,
             image=row["main_image"] or row["first_image"] or "",
+            image_renditions=(
+                row["main_image_renditions"] if row["main_image"] else row["first_image_renditions"]
+            )
+            or None,
             price=row["listed_price"],
             original_price=row["listed_original_price"],
             in_stock=row["listed_in_stock"],

@@ -68,6 +68,7 @@ LISTING_COLUMNS = (
     "name",
     "brand",
     "image",
+    "image_renditions",
     "price",
     "original_price",
     "in_stock",
