@@ -32,6 +32,20 @@ def request_meta(request) -> RequestMeta:
     return RequestMeta.of(BaseThrottle().get_ident(request), request.headers.get("User-Agent"))
 
 
+def parsed_query(serializer_class, request):
+    """The query string through `serializer_class`, valid (else 400 `invalid`)."""
+    data = serializer_class(data=request.query_params.dict())
+    data.is_valid(raise_exception=True)
+    return data
+
+
+def parsed_body(serializer_class, request):
+    """The body through `serializer_class`, valid (else 400 `invalid`)."""
+    data = serializer_class(data=request.data)
+    data.is_valid(raise_exception=True)
+    return data
+
+
 class ManagerAPIView(APIView):
     manager_permissions: tuple[type, ...] = ()
     market_scoped: bool = True

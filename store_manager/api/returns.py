@@ -22,7 +22,7 @@ from main.db_router import ReplicaReadsMixin
 from main.pagination import paginated_response
 from store_manager import analytics
 from store_manager.api import return_serializers as s
-from store_manager.api.base import ManagerAPIView
+from store_manager.api.base import ManagerAPIView, parsed_body, parsed_query
 from store_manager.permissions import CanEditOrders, CanRefund, CanViewOrders
 from store_manager.selectors.returns import (
     manager_return_get,
@@ -45,12 +45,6 @@ _PAGE = [
 ]
 
 
-def _valid(serializer_class, data):
-    serializer = serializer_class(data=data)
-    serializer.is_valid(raise_exception=True)
-    return serializer.validated_data
-
-
 class ReturnListView(ManagerAPIView):
     manager_permissions = (CanViewOrders,)
 
@@ -64,7 +58,7 @@ class ReturnListView(ManagerAPIView):
         tags=TAGS,
     )
     def get(self, request):
-        query = _valid(s.ManagerReturnListQuery, request.query_params.dict())
+        query = parsed_query(s.ManagerReturnListQuery, request).validated_data
         returns = manager_return_list(market=self.market, **query)
         return paginated_response(self, returns, s.ManagerReturnListOutput)
 
@@ -84,7 +78,7 @@ class ReturnRateListView(ReplicaReadsMixin, ManagerAPIView):
         tags=TAGS,
     )
     def get(self, request):
-        query = _valid(s.ManagerReturnRatesQuery, request.query_params.dict())
+        query = parsed_query(s.ManagerReturnRatesQuery, request).validated_data
         today = analytics.local_date(self.market, timezone.now())
         date_to = query.get("date_to") or today
         date_from = query.get("date_from") or min(date_to, today) - timedelta(days=RATE_DAYS - 1)
@@ -134,7 +128,7 @@ class ReturnApproveView(_ReturnView):
         tags=TAGS,
     )
     def post(self, request, return_number: str):
-        data = _valid(s.ManagerReturnApproveInput, request.data)
+        data = parsed_body(s.ManagerReturnApproveInput, request).validated_data
         manager_return_approve(
             manager=self.manager,
             ret=self.get_return(return_number),
@@ -160,7 +154,7 @@ class ReturnRejectView(_ReturnView):
         tags=TAGS,
     )
     def post(self, request, return_number: str):
-        data = _valid(s.ManagerReturnRejectInput, request.data)
+        data = parsed_body(s.ManagerReturnRejectInput, request).validated_data
         manager_return_reject(
             manager=self.manager,
             ret=self.get_return(return_number),
@@ -188,7 +182,7 @@ class ReturnReceiveView(_ReturnView):
         tags=TAGS,
     )
     def post(self, request, return_number: str):
-        data = _valid(s.ManagerReturnReceiveInput, request.data)
+        data = parsed_body(s.ManagerReturnReceiveInput, request).validated_data
         manager_return_receive(
             manager=self.manager,
             ret=self.get_return(return_number),
@@ -224,7 +218,7 @@ class ReturnRefundView(_ReturnView):
         tags=TAGS,
     )
     def post(self, request, return_number: str):
-        data = _valid(s.ManagerReturnRefundInput, request.data)
+        data = parsed_body(s.ManagerReturnRefundInput, request).validated_data
         manager_return_refund(
             manager=self.manager,
             ret=self.get_return(return_number),

@@ -24,7 +24,7 @@ from main.markets import market_config
 from main.pagination import paginated_response
 from store_manager import analytics
 from store_manager.api import serializers as s
-from store_manager.api.base import ManagerAPIView
+from store_manager.api.base import ManagerAPIView, parsed_body, parsed_query
 from store_manager.permissions import (
     CanCancelOrders,
     CanEditOrders,
@@ -82,18 +82,6 @@ _REPORT_DATE = OpenApiParameter(
 )
 
 
-def _query(serializer_class, request):
-    data = serializer_class(data=request.query_params.dict())
-    data.is_valid(raise_exception=True)
-    return data
-
-
-def _body(serializer_class, request):
-    data = serializer_class(data=request.data)
-    data.is_valid(raise_exception=True)
-    return data
-
-
 # --------------------------------------------------------------------------- profile, settings
 
 
@@ -142,7 +130,7 @@ class MeView(ManagerAPIView):
         "the manager may not manage). Logged as `market_switched`.",
     )
     def patch(self, request):
-        data = _body(s.ManagerMeUpdateInput, request)
+        data = parsed_body(s.ManagerMeUpdateInput, request)
         manager_market_switch(
             manager=self.manager, market=data.validated_data["active_market"], meta=self.meta
         )
@@ -292,7 +280,7 @@ class OrderListView(ManagerAPIView):
         summary="Orders of the active market: filtered, ordered, paginated",
     )
     def get(self, request):
-        filters = _query(s.ManagerOrderFilterInput, request).filters()
+        filters = parsed_query(s.ManagerOrderFilterInput, request).filters()
         orders = manager_order_list(market=self.market, filters=filters)
         return paginated_response(self, orders, s.ManagerOrderListOutput)
 
@@ -315,7 +303,7 @@ class OrderExportView(ReplicaReadsMixin, ManagerAPIView):
         tags=TAGS,
     )
     def get(self, request):
-        filters = _query(s.ManagerOrderFilterInput, request).filters()
+        filters = parsed_query(s.ManagerOrderFilterInput, request).filters()
         chunks = manager_orders_export(
             manager=self.manager, market=self.market, filters=filters, meta=self.meta
         )
@@ -366,7 +354,7 @@ class OrderStatusView(_OrderActionView):
         "`invalid_transition`.",
     )
     def post(self, request, order_number: str):
-        data = _body(s.ManagerStatusInput, request).validated_data
+        data = parsed_body(s.ManagerStatusInput, request).validated_data
         order = manager_order_status_change(
             manager=self.manager,
             order=self.order(order_number),
@@ -391,7 +379,7 @@ class OrderCancelView(_OrderActionView):
         tags=TAGS,
     )
     def post(self, request, order_number: str):
-        data = _body(s.ManagerCancelInput, request).validated_data
+        data = parsed_body(s.ManagerCancelInput, request).validated_data
         order = manager_order_cancel(
             manager=self.manager,
             order=self.order(order_number),
@@ -415,7 +403,7 @@ class OrderResumeView(_OrderActionView):
         "(409 `out_of_stock` when it is gone).",
     )
     def post(self, request, order_number: str):
-        data = _body(s.ManagerResumeInput, request).validated_data
+        data = parsed_body(s.ManagerResumeInput, request).validated_data
         order = manager_order_resume(
             manager=self.manager, order=self.order(order_number), note=data["note"], meta=self.meta
         )
@@ -442,7 +430,7 @@ class OrderRefundView(_OrderActionView):
         "order with its `payment` block.",
     )
     def post(self, request, order_number: str):
-        data = _body(s.ManagerRefundInput, request).validated_data
+        data = parsed_body(s.ManagerRefundInput, request).validated_data
         manager_order_refund(
             manager=self.manager,
             order=self.order(order_number),
@@ -468,7 +456,7 @@ class OrderBulkStatusView(ManagerAPIView):
         "or an order number outside the active market (404, `order_numbers`) changes nothing.",
     )
     def post(self, request):
-        data = _body(s.ManagerBulkStatusInput, request).validated_data
+        data = parsed_body(s.ManagerBulkStatusInput, request).validated_data
         orders = manager_order_bulk_status(
             manager=self.manager,
             market=self.market,
@@ -538,7 +526,7 @@ class RevenueView(ReplicaReadsMixin, ManagerAPIView):
         summary="Revenue of the active market by period, against the period before",
     )
     def get(self, request):
-        data = _query(s.ManagerRevenueInput, request).validated_data
+        data = parsed_query(s.ManagerRevenueInput, request).validated_data
         today = analytics.local_date(self.market, timezone.now())
         date_to = data.get("date_to") or today
         date_from = data.get("date_from") or min(date_to, today) - timedelta(days=29)
@@ -563,7 +551,7 @@ class RevenueHourlyView(ReplicaReadsMixin, ManagerAPIView):
         summary="Revenue of one market day, hour by hour",
     )
     def get(self, request):
-        data = _query(s.ManagerRevenueHourlyInput, request).validated_data
+        data = parsed_query(s.ManagerRevenueHourlyInput, request).validated_data
         day = data.get("date") or analytics.local_date(self.market, timezone.now())
         report = manager_revenue_hourly(market=self.market, day=day)
         return Response(_revenue_output(report))
@@ -584,7 +572,7 @@ class ReportListView(ReplicaReadsMixin, ManagerAPIView):
         summary="Daily reports of the active market, newest first",
     )
     def get(self, request):
-        data = _query(s.ManagerReportFilterInput, request).validated_data
+        data = parsed_query(s.ManagerReportFilterInput, request).validated_data
         reports = manager_report_list(market=self.market, **data)
         return paginated_response(self, reports, s.ManagerReportOutput)
 
@@ -627,7 +615,7 @@ class NotificationListView(ManagerAPIView):
         summary="Your notifications, newest first",
     )
     def get(self, request):
-        data = _query(s.ManagerNotificationFilterInput, request).validated_data
+        data = parsed_query(s.ManagerNotificationFilterInput, request).validated_data
         notifications = manager_notification_list(manager=self.manager, **data)
         return paginated_response(self, notifications, s.ManagerNotificationOutput)
 
@@ -698,7 +686,7 @@ class ActivityListView(ManagerAPIView):
         description="Every manager's entries for an admin, one's own otherwise.",
     )
     def get(self, request):
-        data = dict(_query(s.ManagerActivityFilterInput, request).validated_data)
+        data = dict(parsed_query(s.ManagerActivityFilterInput, request).validated_data)
         manager_id = data.pop("manager", None)
         entries = manager_activity_list(
             manager=self.manager, market=self.market, manager_id=manager_id, **data
