@@ -42,12 +42,16 @@ def market_time_column(field: str, description: str, market_field: str = "market
     return column
 
 
-def short_column(field: str, description: str, *, boolean: bool = False):
-    """A list column showing `field` under a short header ("Cur.", "AOV"), sortable by it."""
+def short_column(field: str, description: str, *, boolean: bool = False, stored: bool = False):
+    """A list column showing `field` under a short header ("Cur.", "AOV"), sortable by it.
+
+    A choice shows its label, or its stored value with `stored=True` ("KGS", not
+    "Kyrgyzstani som": a narrow column that does not wrap).
+    """
 
     @admin.display(description=description, ordering=field, boolean=boolean or None)
     def column(self, obj):
-        display = getattr(obj, f"get_{field}_display", None)  # a choice: its label
+        display = None if stored else getattr(obj, f"get_{field}_display", None)
         return display() if display else getattr(obj, field)
 
     column.__name__ = f"{field}_short"
@@ -94,9 +98,9 @@ class ViewOnlyAdminMixin:
 class MovedByServiceAdminMixin:
     """Rows whose status a service moves (orders, returns): staff act through admin actions.
 
-    No add and no delete; the change page saves nothing, since a full-row save
-    would write back a status (and milestones) the service changed while the
-    page was open. The actions call the service.
+    No add and no delete; the change page saves nothing and shows no save
+    buttons, since a full-row save would write back a status (and milestones)
+    the service changed while the page was open. The actions call the service.
     """
 
     def has_add_permission(self, request):
@@ -107,6 +111,13 @@ class MovedByServiceAdminMixin:
 
     def save_model(self, request, obj, form, change):
         return
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        # Nothing on the page is saved: no "Save" buttons that would pretend otherwise.
+        context.update(
+            show_save=False, show_save_and_continue=False, show_save_and_add_another=False
+        )
+        return super().render_change_form(request, context, add, change, form_url, obj)
 
 
 class InvalidatesCatalogueCacheMixin:

@@ -8,7 +8,8 @@ Django's development server on a spare 127.0.0.1 port (local settings, no
 Redis), and headless Chromium (Debian's `/usr/bin/chromium`, driven by
 Playwright) at 1400 x 900. It signs in as the README's staff account and opens
 the index, the order, return, product, snapshot and report lists and a change
-page of each. Every page must answer 200 with its heading, fit the 1,400 px
+page of each, and confirms a pending order with its page's button and a
+note. Every page must answer 200 with its heading, fit the 1,400 px
 width (no horizontal scrolling), show no raw UTC where the market's time is
 meant, and the order list must name the market's zone. A screenshot of each
 page is kept in the run's folder, whose path is printed.
@@ -121,6 +122,32 @@ def first_change_link(page) -> str | None:
     return link.get_attribute("href") if link else None
 
 
+def check_status_button(page, base: str, shots: Path) -> tuple[str, str, list[str]]:
+    """Confirm a pending order with its page's button and a note, as the order desk would."""
+    page.goto(f"{base}/admin/orders/order/?status__exact=pending")
+    change = first_change_link(page)
+    if not change:
+        return ("order (confirm button)", "-", ["no pending order in the demo store"])
+    page.goto(base + change)
+    problems = []
+    if page.query_selector("input[name=_save]"):
+        problems.append("a Save button on a page that saves nothing")
+    page.fill("#order-status textarea[name=note]", "Confirmed by phone (browser check)")
+    with page.expect_navigation():
+        page.click("#order-status button[value=confirmed]")
+    body = page.content()
+    for must in ("is now confirmed", "Status: Confirmed", "Confirmed by phone (browser check)"):
+        if must not in body:
+            problems.append(f"no {must!r} after pressing Confirm")
+    if not page.query_selector("#order-status button[value=processing]"):
+        problems.append("no 'Mark processing' button after confirming")
+    overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    if overflow > 0:
+        problems.append(f"{overflow} px wider than {WIDTH}")
+    page.screenshot(path=str(shots / "order-confirmed.png"), full_page=True)
+    return ("order (confirm button)", change, problems)
+
+
 def run(base: str, shots: Path) -> list[tuple[str, str, list[str]]]:
     results = []
     with sync_playwright() as playwright:
@@ -138,6 +165,7 @@ def run(base: str, shots: Path) -> list[tuple[str, str, list[str]]]:
             if change:
                 problems = check_page(page, base, f"{name}-change", change, "Change", None, shots)
                 results.append((f"{name} (change)", change, problems))
+        results.append(check_status_button(page, base, shots))
         browser.close()
     return results
 

@@ -1,8 +1,13 @@
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpResponseRedirect
 from django.template.response import TemplateResponse
-from django.utils.html import format_html
+from django.urls import path, reverse
+from django.utils.decorators import method_decorator
+from django.views.decorators.http import require_POST
 
 from main.admin_mixins import (
     MarketTimeZoneAdminMixin,
@@ -31,7 +36,7 @@ from orders.models import (
     ReturnStatusHistory,
 )
 from orders.services.returns import return_transition
-from orders.services.transitions import order_transition
+from orders.services.transitions import TRANSITIONS, order_transition
 
 ITEM_SNAPSHOT = (
     "product_name",
@@ -81,15 +86,42 @@ class PaymentInline(ViewOnlyAdminMixin, admin.TabularInline):
     verbose_name_plural = "payments (read-only: the payment service writes them)"
 
 
+# The order page's buttons, one per status an order may move to (SPEC §4), in this order.
+STATUS_BUTTONS: dict[str, str] = {
+    OrderStatus.CONFIRMED: "Confirm",
+    OrderStatus.PROCESSING: "Mark processing",
+    OrderStatus.SHIPPED: "Mark shipped",
+    OrderStatus.DELIVERED: "Mark delivered",
+    OrderStatus.CANCELLED: "Cancel order",
+    OrderStatus.PENDING: "Resume order",
+}
+
+
+class OrderStatusForm(forms.Form):
+    """One press of a status button on the order page: where to, and the staff's note."""
+
+    to_status = forms.ChoiceField(choices=OrderStatus.choices)
+    note = forms.CharField(
+        max_length=500,
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2, "cols": 60}),
+        help_text=(
+            "Kept in the order's history; on a cancellation it is the reason the customer reads."
+        ),
+    )
+
+
 @admin.register(Order)
 class OrderAdmin(MarketTimeZoneAdminMixin, MovedByServiceAdminMixin, admin.ModelAdmin):
     """Orders come only from checkout and change status only through the order service.
 
     Everything is read-only here: money, address and status are snapshots or belong
     to the services that write the history, and `payment_status` is derived from the
-    payment (orders.services.payments). Status moves are the actions below.
+    payment (orders.services.payments). Status moves are the buttons on the order
+    page (with a note) and the bulk actions of the list, both through `_move_one`.
     """
 
+    change_form_template = "admin/orders/order/change_form.html"
     list_display = (
         "order_number",
         "user",
@@ -104,7 +136,7 @@ class OrderAdmin(MarketTimeZoneAdminMixin, MovedByServiceAdminMixin, admin.Model
     list_filter = ("market", "status", "created_at", "payment_status", "payment_method")
     pay_by = short_column("payment_method", "Pay by")
     paid = short_column("payment_status", "Payment")
-    cur = short_column("currency", "Cur.")
+    cur = short_column("currency", "Cur.", stored=True)
     list_select_related = ("user",)
     search_fields = ("order_number", "user__phone", "shipping_phone", "shipping_recipient")
     date_hierarchy = "created_at"
@@ -144,25 +176,91 @@ class OrderAdmin(MarketTimeZoneAdminMixin, MovedByServiceAdminMixin, admin.Model
         "resume",
     )
 
+    def _move_one(self, request, order: Order, to_status: str, note: str = "") -> str | None:
+        """One order through the status service; None when moved, else why it was refused.
+
+        `order_transition` locks the order, checks the move, moves money and stock,
+        writes the history row with the staff user and note, and notifies after
+        commit; the admin's own log (the page's "History") records who pressed what.
+        """
+        before = order.status
+        try:
+            order_transition(
+                order=order, to_status=to_status, actor=request.user, note=note, by_manager=True
+            )
+        except ApplicationError as error:
+            return str(error.detail)
+        message = f"Status {before} → {to_status}" + (f": {note}" if note else "")
+        self.log_change(request, order, message)
+        return None
+
     def _move(self, request, queryset, to_status: str) -> None:
-        """Each order through the status service (lock, history, stock, notifications)."""
+        """The bulk actions: each selected order through `_move_one`; refusals are listed."""
         moved, refused = 0, []
         for order in queryset.order_by("pk"):
-            try:
-                order_transition(
-                    order=order,
-                    to_status=to_status,
-                    actor=request.user,
-                    note="Changed in the admin",
-                    by_manager=True,
-                )
+            reason = self._move_one(request, order, to_status)
+            if reason is None:
                 moved += 1
-            except ApplicationError as error:
-                refused.append(f"{order.order_number}: {error.detail}")
+            else:
+                refused.append(f"{order.order_number}: {reason}")
         if moved:
             self.message_user(request, f"{moved} order(s) now {to_status}.", messages.SUCCESS)
         if refused:
             self.message_user(request, "Not changed: " + "; ".join(refused), messages.ERROR)
+
+    # ------------------------------------------------------------------ the order page
+
+    def get_urls(self):
+        status = path(
+            "<path:object_id>/status/",
+            self.admin_site.admin_view(self.status_view),
+            name=f"{self.opts.app_label}_{self.opts.model_name}_status",
+        )
+        return [status, *super().get_urls()]
+
+    def status_buttons(self, request, order: Order | None) -> list[tuple[str, str]]:
+        """(status, label) of each move the order can make now, if this user may move it."""
+        if order is None or not self.has_change_permission(request, order):
+            return []
+        allowed = TRANSITIONS[order.status]
+        return [(status, label) for status, label in STATUS_BUTTONS.items() if status in allowed]
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        # The status panel (admin/orders/order/change_form.html) instead of save buttons.
+        context.update(
+            status_buttons=self.status_buttons(request, obj),
+            status_form=OrderStatusForm(),
+        )
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
+    @method_decorator(require_POST)
+    def status_view(self, request, object_id):
+        """A status button pressed on the order page: through the service, then back to it."""
+        order = self.get_object(request, unquote(object_id))
+        if order is None:
+            raise Http404("No such order.")
+        if not self.has_change_permission(request, order):
+            raise PermissionDenied
+        form = OrderStatusForm(request.POST)
+        if not form.is_valid():
+            self.message_user(request, "Not changed: choose a status.", messages.ERROR)
+        else:
+            to_status, note = form.cleaned_data["to_status"], form.cleaned_data["note"]
+            reason = self._move_one(request, order, to_status, note)
+            if reason is None:
+                self.message_user(
+                    request, f"{order.order_number} is now {to_status}.", messages.SUCCESS
+                )
+            else:
+                self.message_user(request, f"Not changed: {reason}", messages.ERROR)
+        change_url = reverse(
+            f"admin:{self.opts.app_label}_{self.opts.model_name}_change",
+            args=(order.pk,),
+            current_app=self.admin_site.name,
+        )
+        return HttpResponseRedirect(change_url)
+
+    # ------------------------------------------------------------------ the list's actions
 
     @admin.action(description="Confirm selected orders", permissions=("change",))
     def move_to_confirmed(self, request, queryset):
@@ -289,17 +387,6 @@ class ProviderEventAdmin(SuperuserOnlyAdminMixin, ViewOnlyAdminMixin, admin.Mode
 # --------------------------------------------------------------------------- returns (SPEC §10)
 
 
-def _thumbnail(image) -> str:
-    """A small preview of a stored photo that opens the full one."""
-    if not image:
-        return "-"
-    return format_html(
-        '<a href="{0}" target="_blank" rel="noopener"><img src="{0}" alt="photo" '
-        'style="max-height: 80px; max-width: 120px;"></a>',
-        image.url,
-    )
-
-
 def _item_label(item: ReturnItem) -> str:
     bought = item.order_item
     return f"{bought.product_name} ({bought.size}, {bought.color}) · {bought.sku_code}"
@@ -335,7 +422,7 @@ class ReturnImageInline(ViewOnlyAdminMixin, admin.TabularInline):
 
     @admin.display(description="Photo")
     def photo(self, obj):
-        return _thumbnail(obj.image)
+        return thumbnail(obj.image, size=80)
 
 
 class ReturnStatusHistoryInline(ViewOnlyAdminMixin, admin.TabularInline):
@@ -377,7 +464,7 @@ class ReturnRequestAdmin(MarketTimeZoneAdminMixin, MovedByServiceAdminMixin, adm
     )
     list_filter = ("status", "market", "created_at")
     refunded = short_column("refunded_amount", "Refunded")
-    cur = short_column("currency", "Cur.")
+    cur = short_column("currency", "Cur.", stored=True)
     list_select_related = ("order", "user")
     search_fields = ("return_number", "order__order_number", "user__phone")
     date_hierarchy = "created_at"
@@ -484,4 +571,4 @@ class ReturnImageAdmin(ViewOnlyAdminMixin, admin.ModelAdmin):
 
     @admin.display(description="Photo")
     def photo(self, obj):
-        return _thumbnail(obj.image)
+        return thumbnail(obj.image, size=80)

@@ -320,7 +320,8 @@ class Payment(TimeStampedModel):
         ]
 
     def __str__(self) -> str:
-        return f"{self.provider} {self.provider_ref or self.pk} ({self.status})"
+        # An admin inline's caption: "Stripe · 7090.00 · Captured".
+        return f"{self.get_provider_display()} · {self.amount} · {self.get_status_display()}"
 
     @property
     def refundable(self):
@@ -379,7 +380,7 @@ class Refund(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.amount} {self.method} on {self.payment_id} ({self.status})"
+        return f"{self.amount} · {self.get_method_display()} · {self.get_status_display()}"
 
 
 class ProviderEvent(models.Model):
@@ -532,7 +533,7 @@ class ReturnItem(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.quantity} x {self.order_item_id} ({self.reason})"
+        return f"{self.quantity} x {self.order_item.sku_code} · {self.get_reason_display()}"
 
     @property
     def is_exchange(self) -> bool:

@@ -101,12 +101,14 @@ class ManagerNotificationAdmin(admin.ModelAdmin):
 class _FigureColumns:
     """Short headers: a report or snapshot list fits a 1400 px screen."""
 
-    cur = short_column("currency", "Cur.")
+    cur = short_column("currency", "Cur.", stored=True)
     orders = short_column("orders_count", "Orders")
     items = short_column("items_sold", "Items")
     aov = short_column("average_order_value", "AOV")
     cancelled = short_column("cancelled_count", "Canc.")
     new = short_column("new_customers", "New cust.")
+    returns = short_column("returns_count", "Ret.")
+    net = short_column("net_revenue", "Net")
 
 
 # Rows of the report's comparison table: (label, key in the JSON and field of the report).
@@ -209,11 +211,13 @@ class RevenueSnapshotAdmin(
         "market",
         "period",
         "revenue",
+        "net",
         "cur",
         "orders",
         "items",
         "aov",
         "cancelled",
+        "returns",
         "new",
         "change_pct",
     )
@@ -232,11 +236,13 @@ class DailyReportAdmin(
         "report_date",
         "market",
         "revenue",
+        "net",
         "cur",
         "orders",
         "items",
         "aov",
         "cancelled",
+        "returns",
         "new",
         "emailed_local",
     )

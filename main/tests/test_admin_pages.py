@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from decimal import Decimal
 
 import pytest
 from django.utils import timezone
@@ -10,7 +11,15 @@ from django.utils import timezone
 from banners.models import Banner
 from main.admin_mixins import thumbnail
 from main.tests.test_admin import admin_url, make_everything
-from orders.models import Order, OrderItem, OrderStatusHistory, ReturnStatusHistory
+from orders.models import (
+    Order,
+    OrderItem,
+    OrderStatusHistory,
+    Payment,
+    Refund,
+    ReturnItem,
+    ReturnStatusHistory,
+)
 from products.models import Product, ProductImage
 from reviews.models import ReviewImage
 from users.models import User
@@ -93,3 +102,23 @@ def test_the_order_page_captions_its_history_in_market_time(admin_client):
     html = admin_client.get(admin_url(Order, "change", order.pk)).content.decode()
     assert "new → pending (2026-11-26 04:49)" in html
     assert "∅" not in html
+
+
+def test_payment_refund_and_return_line_captions_read_as_words():
+    everything = make_everything()
+    order = everything["order"]
+    payment = Payment.objects.filter(order=order).first() or Payment.objects.create(
+        order=order, provider="cash_on_delivery", status="due_on_delivery", amount=order.total
+    )
+    assert str(payment) == (
+        f"{payment.get_provider_display()} · {payment.amount} · {payment.get_status_display()}"
+    )
+    assert "_" not in str(payment)
+    refund = Refund(
+        payment=payment, amount=Decimal("10.00"), method="bank_transfer", status="pending"
+    )
+    assert str(refund) == "10.00 · Bank transfer · Pending"
+    line = ReturnItem.objects.select_related("order_item").first()
+    assert str(line) == (
+        f"{line.quantity} x {line.order_item.sku_code} · {line.get_reason_display()}"
+    )

@@ -1,6 +1,8 @@
 """Staff move orders in the admin only through the status service."""
 
 import pytest
+from django.contrib.admin.models import LogEntry
+from django.contrib.auth.models import Group
 
 from orders.models import Order, OrderStatusHistory
 from orders.tests.helpers import checkout, fill_cart, priced_sku
@@ -61,3 +63,149 @@ def test_orders_are_found_by_number_and_phone(staff_client, customer):
     assert staff_client.get(CHANGELIST, {"q": "KG-NOTHING"}).context["cl"].result_count == 0
     filtered = staff_client.get(CHANGELIST, {"market": "US"})
     assert filtered.context["cl"].result_count == 0
+
+
+# --------------------------------------------------------------------------- the order page
+
+
+def _page(order) -> str:
+    return f"{CHANGELIST}{order.pk}/change/"
+
+
+def _status_url(order) -> str:
+    return f"{CHANGELIST}{order.pk}/status/"
+
+
+def _staff_in(group_name: str, phone: str) -> User:
+    user = User.objects.create_user(phone, "pw-123456", is_staff=True)
+    user.groups.add(Group.objects.get(name=group_name))
+    return user
+
+
+def test_the_order_page_offers_the_moves_the_order_can_make_and_no_save(staff_client, customer):
+    fill_cart(customer, (priced_sku(), 1))
+    order = checkout(customer).order
+
+    html = staff_client.get(_page(order)).content.decode()
+
+    assert 'id="order-status"' in html
+    assert 'value="confirmed"' in html and "Confirm</button>" in html
+    assert 'value="cancelled"' in html and "Cancel order</button>" in html
+    for impossible in ("shipped", "delivered", "processing", "pending"):
+        assert f'name="to_status" value="{impossible}"' not in html
+    assert 'name="_save"' not in html and 'name="_continue"' not in html
+
+
+def test_a_button_moves_the_order_with_the_note_and_is_audited(staff_client, staff, customer):
+    fill_cart(customer, (priced_sku(), 1))
+    order = checkout(customer).order
+
+    response = staff_client.post(
+        _status_url(order), {"to_status": "confirmed", "note": "Called the customer"}
+    )
+
+    assert response.status_code == 302 and response["Location"] == _page(order)
+    assert Order.objects.get(pk=order.pk).status == "confirmed"
+    row = OrderStatusHistory.objects.filter(order=order).last()
+    assert (row.from_status, row.to_status, row.changed_by, row.note) == (
+        "pending",
+        "confirmed",
+        staff,
+        "Called the customer",
+    )
+    entry = LogEntry.objects.get(object_id=str(order.pk))
+    assert entry.user == staff and entry.is_change()
+    assert entry.change_message == "Status pending → confirmed: Called the customer"
+    page = staff_client.get(_page(order)).content.decode()
+    assert f"{order.order_number} is now confirmed." in page
+    assert 'value="processing"' in page and 'value="confirmed"' not in page
+
+
+def test_cancel_and_resume_buttons_move_stock_through_the_service(staff_client, customer):
+    sku = priced_sku(stock=5)
+    fill_cart(customer, (sku, 2))
+    order = checkout(customer).order
+    assert SKU.objects.get(pk=sku.pk).stock == 3
+
+    staff_client.post(_status_url(order), {"to_status": "cancelled", "note": "Out of town"})
+    cancelled = Order.objects.get(pk=order.pk)
+    assert (cancelled.status, cancelled.cancel_reason) == ("cancelled", "Out of town")
+    assert SKU.objects.get(pk=sku.pk).stock == 5
+    assert 'value="pending"' in staff_client.get(_page(order)).content.decode()
+
+    staff_client.post(_status_url(order), {"to_status": "pending", "note": ""})
+    resumed = Order.objects.get(pk=order.pk)
+    assert (resumed.status, resumed.cancel_reason, resumed.cancelled_at) == ("pending", "", None)
+    assert SKU.objects.get(pk=sku.pk).stock == 3
+
+
+def test_a_refused_move_is_reported_on_the_page_and_changes_nothing(staff_client, customer):
+    fill_cart(customer, (priced_sku(), 1))
+    order = checkout(customer).order
+
+    page = staff_client.post(
+        _status_url(order), {"to_status": "delivered", "note": "x"}, follow=True
+    ).content.decode()
+    assert "Not changed: An order that is pending cannot become delivered." in page
+
+    bogus = staff_client.post(_status_url(order), {"to_status": "lost"}, follow=True)
+    assert "Not changed: choose a status." in bogus.content.decode()
+
+    assert Order.objects.get(pk=order.pk).status == "pending"
+    assert OrderStatusHistory.objects.filter(order=order).count() == 1
+    assert not LogEntry.objects.filter(object_id=str(order.pk)).exists()
+
+
+def test_a_resume_without_stock_is_refused_and_stays_cancelled(staff_client, customer):
+    sku = priced_sku(stock=1)
+    fill_cart(customer, (sku, 1))
+    order = checkout(customer).order
+    staff_client.post(_status_url(order), {"to_status": "cancelled", "note": "Duplicate"})
+    SKU.objects.filter(pk=sku.pk).update(stock=0)  # sold to someone else meanwhile
+
+    page = staff_client.post(
+        _status_url(order), {"to_status": "pending"}, follow=True
+    ).content.decode()
+
+    assert "Not changed:" in page
+    assert Order.objects.get(pk=order.pk).status == "cancelled"
+    assert SKU.objects.get(pk=sku.pk).stock == 0
+
+
+def test_only_staff_allowed_to_change_orders_see_and_use_the_buttons(client, customer):
+    fill_cart(customer, (priced_sku(), 1))
+    order = checkout(customer).order
+    support = _staff_in("Support", "+996700000097")
+    desk = _staff_in("Order desk", "+996700000098")
+
+    client.force_login(support)
+    page = client.get(_page(order)).content.decode()
+    assert "You may look at this order but not move it." in page
+    assert 'name="to_status"' not in page
+    assert client.post(_status_url(order), {"to_status": "confirmed"}).status_code == 403
+    assert Order.objects.get(pk=order.pk).status == "pending"
+
+    client.force_login(desk)
+    assert 'value="confirmed"' in client.get(_page(order)).content.decode()
+    client.post(_status_url(order), {"to_status": "confirmed", "note": "ok"})
+    assert OrderStatusHistory.objects.filter(order=order).last().changed_by == desk
+
+
+def test_the_status_url_takes_only_a_post_for_an_existing_order(staff_client, customer):
+    fill_cart(customer, (priced_sku(), 1))
+    order = checkout(customer).order
+    assert staff_client.get(_status_url(order)).status_code == 405
+    missing = staff_client.post(f"{CHANGELIST}999999/status/", {"to_status": "confirmed"})
+    assert missing.status_code == 404
+    assert Order.objects.get(pk=order.pk).status == "pending"
+
+
+def test_a_delivered_order_has_no_buttons_left(staff_client, customer):
+    fill_cart(customer, (priced_sku(), 1))
+    order = checkout(customer).order
+    for status in ("confirmed", "processing", "shipped", "delivered"):
+        staff_client.post(_status_url(order), {"to_status": status})
+    assert Order.objects.get(pk=order.pk).status == "delivered"
+    page = staff_client.get(_page(order)).content.decode()
+    assert "No further status: the order is delivered." in page
+    assert 'name="to_status"' not in page

@@ -86,3 +86,25 @@ def test_report_and_snapshot_lists_use_short_headers(admin_client):
         html = admin_client.get(reverse(f"admin:store_manager_{name}_changelist")).content.decode()
         assert ">AOV<" in html and ">Cur.<" in html
         assert "Average order value" not in html
+
+
+def test_lists_show_net_revenue_and_returns_next_to_revenue(admin_client):
+    report = make_report()
+    DailyReport.objects.filter(pk=report.pk).update(
+        net_revenue=Decimal("1935.00"), returns_count=1, refunded_amount=Decimal("645.00")
+    )
+    RevenueSnapshot.objects.create(
+        market="KG",
+        period="daily",
+        period_start="2026-11-24T18:00:00Z",
+        currency="KGS",
+        revenue=Decimal("1290.00"),
+        net_revenue=Decimal("1177.00"),
+        returns_count=3,
+    )
+    for name, net, returns in (("dailyreport", "1935.00", 1), ("revenuesnapshot", "1177.00", 3)):
+        html = admin_client.get(reverse(f"admin:store_manager_{name}_changelist")).content.decode()
+        assert ">Net<" in html and ">Ret.<" in html
+        assert f'<td class="field-net">{net}</td>' in html
+        assert f'<td class="field-returns">{returns}</td>' in html
+        assert '<td class="field-cur">KGS</td>' in html  # the code: a narrow column
