@@ -5,11 +5,17 @@ from __future__ import annotations
 import contextlib
 from datetime import UTC, datetime
 
+from django import forms
 from django.conf import settings
-from django.contrib import admin
-from django.contrib.admin.utils import unquote
+from django.contrib import admin, messages
+from django.contrib.admin.utils import model_ngettext, unquote
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpResponseRedirect
+from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.decorators import method_decorator
 from django.utils.html import format_html
+from django.views.decorators.http import require_POST
 
 from main.http_cache import catalogue_cache_invalidate_on_commit
 from main.markets import Market, market_config
@@ -118,6 +124,121 @@ class MovedByServiceAdminMixin:
             show_save=False, show_save_and_continue=False, show_save_and_add_another=False
         )
         return super().render_change_form(request, context, add, change, form_url, obj)
+
+
+class StatusMoveForm(forms.Form):
+    """One press of a status button on a change page: where to, and the staff's note."""
+
+    to_status = forms.CharField(max_length=32)
+    note = forms.CharField(
+        max_length=500, required=False, widget=forms.Textarea(attrs={"rows": 2, "cols": 60})
+    )
+
+
+class StatusPanelAdminMixin(MovedByServiceAdminMixin):
+    """A change page whose "Save" is replaced by buttons for the moves the object can make.
+
+    Each button posts to `<object>/status/` with the staff's note; the move goes
+    through the model's service (`status_move`, which returns why it was refused
+    or None), is written to the admin's own log (the page's History), and the
+    page comes back with the outcome. Only users with the change permission on
+    the object get the buttons or may post (403 otherwise). The list's bulk
+    actions use `status_move_many`, the same path.
+
+    A subclass sets `status_labels` (status → button label, in button order),
+    `status_note_required` (moves that need a note: the customer reads it),
+    `status_note_help` and `status_panel_help`, and implements `status_moves(obj)`
+    and `status_move(...)`.
+    """
+
+    change_form_template = "admin/status_change_form.html"
+    status_labels: dict[str, str] = {}
+    status_note_required: frozenset[str] = frozenset()
+    status_note_help = "Kept in the history."
+    status_panel_help = ""  # what else moves it, shown under the panel
+
+    def status_moves(self, obj) -> frozenset[str]:
+        """The statuses `obj` may move to now."""
+        raise NotImplementedError
+
+    def status_move(self, request, obj, to_status: str, note: str) -> str | None:
+        """Move `obj` through its service: None when moved, else the refusal's words."""
+        raise NotImplementedError
+
+    def _status_move_logged(self, request, obj, to_status: str, note: str) -> str | None:
+        before = obj.status
+        refused = self.status_move(request, obj, to_status, note)
+        if refused is None:
+            self.log_change(
+                request, obj, f"Status {before} → {to_status}" + (f": {note}" if note else "")
+            )
+        return refused
+
+    def status_move_many(self, request, queryset, to_status: str, note: str = "") -> None:
+        """A bulk action: each object through the same path; refusals are listed."""
+        moved, refused = 0, []
+        for obj in queryset.order_by("pk"):
+            reason = self._status_move_logged(request, obj, to_status, note)
+            if reason is None:
+                moved += 1
+            else:
+                refused.append(f"{obj}: {reason}")
+        if moved:
+            name = model_ngettext(self.opts, moved)
+            self.message_user(request, f"{moved} {name} now {to_status}.", messages.SUCCESS)
+        if refused:
+            self.message_user(request, "Not changed: " + "; ".join(refused), messages.ERROR)
+
+    def status_buttons(self, request, obj) -> list[tuple[str, str]]:
+        """(status, label) of each move `obj` can make now, if this user may move it."""
+        if obj is None or not self.has_change_permission(request, obj):
+            return []
+        allowed = self.status_moves(obj)
+        return [(to, label) for to, label in self.status_labels.items() if to in allowed]
+
+    def get_urls(self):
+        status = path(
+            "<path:object_id>/status/",
+            self.admin_site.admin_view(self.status_view),
+            name=f"{self.opts.app_label}_{self.opts.model_name}_status",
+        )
+        return [status, *super().get_urls()]
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        context.update(
+            status_buttons=self.status_buttons(request, obj),
+            status_form=StatusMoveForm(),
+            status_note_help=self.status_note_help,
+            status_panel_help=self.status_panel_help,
+            status_display=obj.get_status_display() if obj is not None else "",
+        )
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
+    @method_decorator(require_POST)
+    def status_view(self, request, object_id):
+        """A status button pressed on the change page: through the service, then back to it."""
+        obj = self.get_object(request, unquote(object_id))
+        if obj is None:
+            raise Http404(f"No such {self.opts.verbose_name}.")
+        if not self.has_change_permission(request, obj):
+            raise PermissionDenied
+        form = StatusMoveForm(request.POST)
+        to_status = form.data.get("to_status", "")
+        if not form.is_valid() or to_status not in self.status_labels:
+            self.message_user(request, "Not changed: choose a status.", messages.ERROR)
+        elif to_status in self.status_note_required and not form.cleaned_data["note"]:
+            label = self.status_labels[to_status]
+            self.message_user(request, f"Not changed: {label} needs a note.", messages.ERROR)
+        else:
+            note = form.cleaned_data["note"]
+            refused = self._status_move_logged(request, obj, to_status, note)
+            if refused is None:
+                self.message_user(request, f"{obj} is now {to_status}.", messages.SUCCESS)
+            else:
+                self.message_user(request, f"Not changed: {refused}", messages.ERROR)
+        change = f"admin:{self.opts.app_label}_{self.opts.model_name}_change"
+        url = reverse(change, args=(obj.pk,), current_app=self.admin_site.name)
+        return HttpResponseRedirect(url)
 
 
 class InvalidatesCatalogueCacheMixin:

@@ -132,14 +132,14 @@ def check_status_button(page, base: str, shots: Path) -> tuple[str, str, list[st
     problems = []
     if page.query_selector("input[name=_save]"):
         problems.append("a Save button on a page that saves nothing")
-    page.fill("#order-status textarea[name=note]", "Confirmed by phone (browser check)")
+    page.fill("#status-panel textarea[name=note]", "Confirmed by phone (browser check)")
     with page.expect_navigation():
-        page.click("#order-status button[value=confirmed]")
+        page.click("#status-panel button[value=confirmed]")
     body = page.content()
     for must in ("is now confirmed", "Status: Confirmed", "Confirmed by phone (browser check)"):
         if must not in body:
             problems.append(f"no {must!r} after pressing Confirm")
-    if not page.query_selector("#order-status button[value=processing]"):
+    if not page.query_selector("#status-panel button[value=processing]"):
         problems.append("no 'Mark processing' button after confirming")
     overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
     if overflow > 0:

@@ -1,17 +1,11 @@
 from django import forms
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
-from django.contrib.admin.utils import unquote
-from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpResponseRedirect
 from django.template.response import TemplateResponse
-from django.urls import path, reverse
-from django.utils.decorators import method_decorator
-from django.views.decorators.http import require_POST
 
 from main.admin_mixins import (
     MarketTimeZoneAdminMixin,
-    MovedByServiceAdminMixin,
+    StatusPanelAdminMixin,
     SuperuserOnlyAdminMixin,
     ViewOnlyAdminMixin,
     market_time_column,
@@ -35,6 +29,7 @@ from orders.models import (
     ReturnStatus,
     ReturnStatusHistory,
 )
+from orders.services.returns import TRANSITIONS as RETURN_TRANSITIONS
 from orders.services.returns import return_transition
 from orders.services.transitions import TRANSITIONS, order_transition
 
@@ -97,31 +92,21 @@ STATUS_BUTTONS: dict[str, str] = {
 }
 
 
-class OrderStatusForm(forms.Form):
-    """One press of a status button on the order page: where to, and the staff's note."""
-
-    to_status = forms.ChoiceField(choices=OrderStatus.choices)
-    note = forms.CharField(
-        max_length=500,
-        required=False,
-        widget=forms.Textarea(attrs={"rows": 2, "cols": 60}),
-        help_text=(
-            "Kept in the order's history; on a cancellation it is the reason the customer reads."
-        ),
-    )
-
-
 @admin.register(Order)
-class OrderAdmin(MarketTimeZoneAdminMixin, MovedByServiceAdminMixin, admin.ModelAdmin):
+class OrderAdmin(MarketTimeZoneAdminMixin, StatusPanelAdminMixin, admin.ModelAdmin):
     """Orders come only from checkout and change status only through the order service.
 
     Everything is read-only here: money, address and status are snapshots or belong
     to the services that write the history, and `payment_status` is derived from the
     payment (orders.services.payments). Status moves are the buttons on the order
-    page (with a note) and the bulk actions of the list, both through `_move_one`.
+    page (with a note) and the bulk actions of the list (StatusPanelAdminMixin),
+    both through `order_transition`.
     """
 
-    change_form_template = "admin/orders/order/change_form.html"
+    status_labels = STATUS_BUTTONS
+    status_note_help = (
+        "Kept in the order's history; on a cancellation it is the reason the customer reads."
+    )
     list_display = (
         "order_number",
         "user",
@@ -176,117 +161,46 @@ class OrderAdmin(MarketTimeZoneAdminMixin, MovedByServiceAdminMixin, admin.Model
         "resume",
     )
 
-    def _move_one(self, request, order: Order, to_status: str, note: str = "") -> str | None:
-        """One order through the status service; None when moved, else why it was refused.
+    def status_moves(self, obj: Order) -> frozenset[str]:
+        return TRANSITIONS[obj.status]
 
-        `order_transition` locks the order, checks the move, moves money and stock,
-        writes the history row with the staff user and note, and notifies after
-        commit; the admin's own log (the page's "History") records who pressed what.
-        """
-        before = order.status
+    def status_move(self, request, obj: Order, to_status: str, note: str) -> str | None:
+        """`order_transition`: the order locked, money and stock moved, history, notices."""
         try:
             order_transition(
-                order=order, to_status=to_status, actor=request.user, note=note, by_manager=True
+                order=obj, to_status=to_status, actor=request.user, note=note, by_manager=True
             )
         except ApplicationError as error:
             return str(error.detail)
-        message = f"Status {before} → {to_status}" + (f": {note}" if note else "")
-        self.log_change(request, order, message)
         return None
-
-    def _move(self, request, queryset, to_status: str) -> None:
-        """The bulk actions: each selected order through `_move_one`; refusals are listed."""
-        moved, refused = 0, []
-        for order in queryset.order_by("pk"):
-            reason = self._move_one(request, order, to_status)
-            if reason is None:
-                moved += 1
-            else:
-                refused.append(f"{order.order_number}: {reason}")
-        if moved:
-            self.message_user(request, f"{moved} order(s) now {to_status}.", messages.SUCCESS)
-        if refused:
-            self.message_user(request, "Not changed: " + "; ".join(refused), messages.ERROR)
-
-    # ------------------------------------------------------------------ the order page
-
-    def get_urls(self):
-        status = path(
-            "<path:object_id>/status/",
-            self.admin_site.admin_view(self.status_view),
-            name=f"{self.opts.app_label}_{self.opts.model_name}_status",
-        )
-        return [status, *super().get_urls()]
-
-    def status_buttons(self, request, order: Order | None) -> list[tuple[str, str]]:
-        """(status, label) of each move the order can make now, if this user may move it."""
-        if order is None or not self.has_change_permission(request, order):
-            return []
-        allowed = TRANSITIONS[order.status]
-        return [(status, label) for status, label in STATUS_BUTTONS.items() if status in allowed]
-
-    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
-        # The status panel (admin/orders/order/change_form.html) instead of save buttons.
-        context.update(
-            status_buttons=self.status_buttons(request, obj),
-            status_form=OrderStatusForm(),
-        )
-        return super().render_change_form(request, context, add, change, form_url, obj)
-
-    @method_decorator(require_POST)
-    def status_view(self, request, object_id):
-        """A status button pressed on the order page: through the service, then back to it."""
-        order = self.get_object(request, unquote(object_id))
-        if order is None:
-            raise Http404("No such order.")
-        if not self.has_change_permission(request, order):
-            raise PermissionDenied
-        form = OrderStatusForm(request.POST)
-        if not form.is_valid():
-            self.message_user(request, "Not changed: choose a status.", messages.ERROR)
-        else:
-            to_status, note = form.cleaned_data["to_status"], form.cleaned_data["note"]
-            reason = self._move_one(request, order, to_status, note)
-            if reason is None:
-                self.message_user(
-                    request, f"{order.order_number} is now {to_status}.", messages.SUCCESS
-                )
-            else:
-                self.message_user(request, f"Not changed: {reason}", messages.ERROR)
-        change_url = reverse(
-            f"admin:{self.opts.app_label}_{self.opts.model_name}_change",
-            args=(order.pk,),
-            current_app=self.admin_site.name,
-        )
-        return HttpResponseRedirect(change_url)
 
     # ------------------------------------------------------------------ the list's actions
 
     @admin.action(description="Confirm selected orders", permissions=("change",))
     def move_to_confirmed(self, request, queryset):
-        self._move(request, queryset, OrderStatus.CONFIRMED)
+        self.status_move_many(request, queryset, OrderStatus.CONFIRMED)
 
     @admin.action(description="Mark selected orders processing", permissions=("change",))
     def move_to_processing(self, request, queryset):
-        self._move(request, queryset, OrderStatus.PROCESSING)
+        self.status_move_many(request, queryset, OrderStatus.PROCESSING)
 
     @admin.action(description="Mark selected orders shipped", permissions=("change",))
     def move_to_shipped(self, request, queryset):
-        self._move(request, queryset, OrderStatus.SHIPPED)
+        self.status_move_many(request, queryset, OrderStatus.SHIPPED)
 
     @admin.action(description="Mark selected orders delivered", permissions=("change",))
     def move_to_delivered(self, request, queryset):
-        self._move(request, queryset, OrderStatus.DELIVERED)
+        self.status_move_many(request, queryset, OrderStatus.DELIVERED)
 
     @admin.action(description="Cancel selected orders (stock returns)", permissions=("change",))
     def move_to_cancelled(self, request, queryset):
-        self._move(request, queryset, OrderStatus.CANCELLED)
+        self.status_move_many(request, queryset, OrderStatus.CANCELLED)
 
     @admin.action(
         description="Resume cancelled orders (stock is taken again)", permissions=("change",)
     )
     def resume(self, request, queryset):
-        self._move(request, queryset, OrderStatus.PENDING)
+        self.status_move_many(request, queryset, OrderStatus.PENDING)
 
 
 @admin.register(OrderItem)
@@ -442,15 +356,26 @@ class RejectReturnsForm(forms.Form):
 
 
 @admin.register(ReturnRequest)
-class ReturnRequestAdmin(MarketTimeZoneAdminMixin, MovedByServiceAdminMixin, admin.ModelAdmin):
+class ReturnRequestAdmin(MarketTimeZoneAdminMixin, StatusPanelAdminMixin, admin.ModelAdmin):
     """Returns come only from customers and move only through the returns service.
 
     Everything is read-only: lines, photos and history are the customer's and the
-    service's. Staff approve, or reject with a reason, with the actions below
-    (the same `return_transition` as the manager API: locks, held exchange units
-    released, history with the staff user, the customer notified). Receiving and
-    refunding need counts and money: they stay in the manager API.
+    service's. Staff approve, or reject with a reason, with the return page's
+    buttons or the list's actions (StatusPanelAdminMixin; the same
+    `return_transition` as the manager API: locks, held exchange units released,
+    history with the staff user, the customer notified). Receiving and refunding
+    need counts and money: they stay in the manager API.
     """
+
+    status_labels = {ReturnStatus.APPROVED: "Approve", ReturnStatus.REJECTED: "Reject"}
+    status_note_required = frozenset({ReturnStatus.REJECTED})
+    status_note_help = (
+        "The customer reads it in the notice of this step; a rejection needs its reason."
+    )
+    status_panel_help = (
+        "Receiving the parcel and refunding need counts and money: they are done in the "
+        "manager app (docs/RETURNS.md)."
+    )
 
     list_display = (
         "return_number",
@@ -482,23 +407,21 @@ class ReturnRequestAdmin(MarketTimeZoneAdminMixin, MovedByServiceAdminMixin, adm
     inlines = (ReturnItemInline, ReturnImageInline, ReturnStatusHistoryInline)
     actions = ("approve", "reject")
 
-    def _move(self, request, queryset, to_status: str, note: str) -> None:
-        """Each return through the returns service; refusals are reported, never a 500."""
-        moved, refused = 0, []
-        for ret in queryset.order_by("pk"):
-            try:
-                return_transition(ret=ret, to_status=to_status, actor=request.user, note=note)
-                moved += 1
-            except ApplicationError as error:
-                refused.append(f"{ret.return_number}: {error.detail}")
-        if moved:
-            self.message_user(request, f"{moved} return(s) now {to_status}.", messages.SUCCESS)
-        if refused:
-            self.message_user(request, "Not changed: " + "; ".join(refused), messages.ERROR)
+    def status_moves(self, obj: ReturnRequest) -> frozenset[str]:
+        return RETURN_TRANSITIONS[obj.status]
+
+    def status_move(self, request, obj: ReturnRequest, to_status: str, note: str) -> str | None:
+        """`return_transition`: locks, held exchange units released, history, notices."""
+        try:
+            return_transition(ret=obj, to_status=to_status, actor=request.user, note=note)
+        except ApplicationError as error:
+            return str(error.detail)
+        return None
 
     @admin.action(description="Approve selected returns", permissions=("change",))
     def approve(self, request, queryset):
-        self._move(request, queryset, ReturnStatus.APPROVED, note="approved in the admin")
+        note = "approved in the admin"
+        self.status_move_many(request, queryset, ReturnStatus.APPROVED, note=note)
 
     @admin.action(
         description="Reject selected returns (asks for the reason)", permissions=("change",)
@@ -507,7 +430,8 @@ class ReturnRequestAdmin(MarketTimeZoneAdminMixin, MovedByServiceAdminMixin, adm
         """A page asking for the reason (the customer is told it); then the service."""
         form = RejectReturnsForm(request.POST if "apply" in request.POST else None)
         if form.is_valid():
-            self._move(request, queryset, ReturnStatus.REJECTED, note=form.cleaned_data["reason"])
+            reason = form.cleaned_data["reason"]
+            self.status_move_many(request, queryset, ReturnStatus.REJECTED, note=reason)
             return None  # back to the change list, with the messages
         context = {
             **self.admin_site.each_context(request),

@@ -88,7 +88,7 @@ def test_the_order_page_offers_the_moves_the_order_can_make_and_no_save(staff_cl
 
     html = staff_client.get(_page(order)).content.decode()
 
-    assert 'id="order-status"' in html
+    assert 'id="status-panel"' in html
     assert 'value="confirmed"' in html and "Confirm</button>" in html
     assert 'value="cancelled"' in html and "Cancel order</button>" in html
     for impossible in ("shipped", "delivered", "processing", "pending"):
@@ -207,5 +207,5 @@ def test_a_delivered_order_has_no_buttons_left(staff_client, customer):
         staff_client.post(_status_url(order), {"to_status": status})
     assert Order.objects.get(pk=order.pk).status == "delivered"
     page = staff_client.get(_page(order)).content.decode()
-    assert "No further status: the order is delivered." in page
+    assert "No move left to make here: it is delivered." in page
     assert 'name="to_status"' not in page

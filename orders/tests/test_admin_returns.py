@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from django.contrib import admin
+from django.contrib.auth.models import Group
 
 from orders.models import ReturnImage, ReturnItem, ReturnRequest, ReturnStatusHistory
 from orders.services import returns
@@ -98,7 +99,7 @@ def test_approve_moves_through_the_service_with_the_staff_user_as_actor(
         )
 
     assert response.status_code == 200
-    assert "1 return(s) now approved." in response.content.decode()
+    assert "1 return request now approved." in response.content.decode()
     assert status_of(requested) == "approved"
     history = last_history(requested)
     assert (history.from_status, history.to_status, history.changed_by) == (
@@ -144,7 +145,7 @@ def test_reject_asks_for_the_reason_then_rejects_through_the_service(
     done = staff_client.post(
         CHANGELIST, chosen | {"apply": "1", "reason": "Worn and washed"}, follow=True
     )
-    assert "1 return(s) now rejected." in done.content.decode()
+    assert "1 return request now rejected." in done.content.decode()
     ret = ReturnRequest.objects.get(pk=requested.pk)
     assert (ret.status, ret.reject_reason) == ("rejected", "Worn and washed")
     history = last_history(ret)
@@ -161,3 +162,68 @@ def test_list_columns_and_filters_fit_a_screen():
     assert set(model_admin.search_fields) == {
         "return_number", "order__order_number", "user__phone",
     }  # fmt: skip
+
+
+# --------------------------------------------------------------------------- the return page
+
+
+def _page(ret) -> str:
+    return f"{CHANGELIST}{ret.pk}/change/"
+
+
+def _status_url(ret) -> str:
+    return f"{CHANGELIST}{ret.pk}/status/"
+
+
+def test_the_return_page_offers_approve_and_reject_and_says_where_receipt_is(
+    staff_client, requested
+):
+    html = staff_client.get(_page(requested)).content.decode()
+    assert "Approve</button>" in html and "Reject</button>" in html
+    assert 'value="cancelled"' not in html  # the customer's own step
+    assert "done in the manager app" in html
+    assert 'name="_save"' not in html
+
+
+def test_reject_button_needs_a_reason_then_releases_the_held_unit(
+    staff_client, staff, requested, shirt, django_capture_on_commit_callbacks
+):
+    _, medium, _ = shirt
+    held = SKU.objects.get(pk=medium.pk).stock
+
+    empty = staff_client.post(_status_url(requested), {"to_status": "rejected"}, follow=True)
+    assert "Not changed: Reject needs a note." in empty.content.decode()
+    assert status_of(requested) == "requested"
+
+    with django_capture_on_commit_callbacks(execute=True):
+        done = staff_client.post(
+            _status_url(requested), {"to_status": "rejected", "note": "Worn"}, follow=True
+        )
+    assert f"{requested.return_number} is now rejected." in done.content.decode()
+    ret = ReturnRequest.objects.get(pk=requested.pk)
+    assert (ret.status, ret.reject_reason) == ("rejected", "Worn")
+    assert SKU.objects.get(pk=medium.pk).stock == held + 1
+    row = last_history(requested)
+    assert (row.to_status, row.changed_by, row.note) == ("rejected", staff, "Worn")
+    assert "No move left to make here" in done.content.decode()
+
+
+def test_approve_button_and_a_stale_second_press(staff_client, requested):
+    staff_client.post(_status_url(requested), {"to_status": "approved", "note": "Send it back"})
+    assert status_of(requested) == "approved"
+    again = staff_client.post(_status_url(requested), {"to_status": "approved"}, follow=True)
+    assert "Not changed:" in again.content.decode()
+    assert ReturnStatusHistory.objects.filter(return_request=requested).count() == 2
+    # A status the page never offers is refused before the service.
+    receive = staff_client.post(_status_url(requested), {"to_status": "received"}, follow=True)
+    assert "Not changed: choose a status." in receive.content.decode()
+    assert status_of(requested) == "approved"
+
+
+def test_a_support_user_reads_the_return_page_but_cannot_move_it(client, requested):
+    support = User.objects.create_user("+996700000094", "pw-123456", is_staff=True)
+    support.groups.add(Group.objects.get(name="Support"))
+    client.force_login(support)
+    assert "You may look at this return request" in client.get(_page(requested)).content.decode()
+    assert client.post(_status_url(requested), {"to_status": "approved"}).status_code == 403
+    assert status_of(requested) == "requested"
