@@ -166,7 +166,7 @@ class ProductForm(ProductImageUploadMixin, forms.ModelForm):
         return data
 
 
-# Product fields staff edit; rating_avg, reviews_count and sales_count belong to services.
+# Product fields staff edit; the figures (rating, reviews, sales, returns) belong to services.
 COUNTER_SAFE_FIELDS = (
     "name", "slug", "brand", "description", "main_image", "category", "subcategory",
     "market", "is_active", "is_featured",
@@ -199,7 +199,15 @@ class ProductAdmin(InvalidatesCatalogueCacheMixin, admin.ModelAdmin):
     date_hierarchy = "created_at"
     prepopulated_fields = {"slug": ("name",)}
     autocomplete_fields = ("category", "subcategory")
-    figures = ("rating_avg", "reviews_count", "sales_count", "created_at", "updated_at")
+    figures = (
+        "rating_avg",
+        "reviews_count",
+        "sales_count",
+        "returned_too_small_count",
+        "returned_too_large_count",
+        "created_at",
+        "updated_at",
+    )
     readonly_fields = (*figures, "main_image_preview")
     fieldsets = (
         (

@@ -433,6 +433,8 @@ def test_banner_counters_are_read_only_and_show_ctr(admin_client):
 def test_product_figures_are_read_only():
     readonly = admin.site.get_model_admin(Product).readonly_fields
     assert {"rating_avg", "reviews_count", "sales_count"} <= set(readonly)
+    # What returns taught about the size: shown, never typed.
+    assert {"returned_too_small_count", "returned_too_large_count"} <= set(readonly)
 
 
 def test_subcategory_autocomplete_works(admin_client):
