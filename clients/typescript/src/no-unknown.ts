@@ -55,6 +55,7 @@ type Each<T extends readonly unknown[]> = T[number];
 type ProductList = Data<"/api/v1/products/", "get">;
 type ProductRow = Each<ProductList["results"]>;
 type ProductListError = Failure<"/api/v1/products/", "get">;
+type ImageSet = NonNullable<ProductRow["main_image_set"]>;
 
 // GET products/{slug}/
 type Product = Data<"/api/v1/products/{slug}/", "get">;
@@ -85,6 +86,7 @@ export type Checks = [
       | "name"
       | "brand"
       | "main_image"
+      | "main_image_set"
       | "price"
       | "original_price"
       | "discount_percent"
@@ -95,6 +97,8 @@ export type Checks = [
     >
   >,
   None<Vague<ProductListError, "code" | "detail">>,
+  None<Vague<ImageSet, "url" | "width" | "height" | "srcset" | "renditions">>,
+  None<Vague<ImageSet["srcset"], "webp" | "jpeg">>,
   None<Vague<RequestHeaders<"/api/v1/products/", "get">, "X-Market">>,
 
   None<
@@ -117,7 +121,8 @@ export type Checks = [
     >
   >,
   None<Vague<Product["category"], "name">>,
-  None<Vague<Each<Product["images"]>, "url" | "alt_text">>,
+  None<Vague<Each<Product["images"]>, "url" | "alt_text" | "color" | "set">>,
+  None<Vague<Each<Product["images"]>["set"], "srcset" | "width" | "height">>,
   None<Vague<Each<Product["skus"]>, "id" | "size" | "color" | "color_hex" | "in_stock" | "low_stock">>,
   None<Vague<Product["rating"], "average" | "count" | "distribution">>,
   None<Vague<Product["fit_summary"], "runs_small" | "true_to_size" | "runs_large" | "total">>,
@@ -125,7 +130,12 @@ export type Checks = [
   None<Vague<ProductError, "code" | "detail">>,
   None<Vague<RequestHeaders<"/api/v1/products/{slug}/", "get">, "X-Market">>,
 
-  None<Vague<Cart, "item_count" | "subtotal" | "currency" | "items">>,
+  None<
+    Vague<
+      Cart,
+      "item_count" | "subtotal" | "shipping_cost" | "total" | "left_to_free_shipping" | "currency" | "items"
+    >
+  >,
   None<
     Vague<
       Each<Cart["items"]>,

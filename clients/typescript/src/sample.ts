@@ -80,6 +80,17 @@ export async function loadProductList(api: MarqueApi, market: SchemaMarketEnum, 
       name: product.name,
       brand: product.brand,
       image: product.main_image,
+      // <picture>: WebP with a JPEG fallback, sized by the browser (docs/IMAGES.md).
+      picture:
+        product.main_image_set === null
+          ? null
+          : {
+              webp: product.main_image_set.srcset.webp,
+              jpeg: product.main_image_set.srcset.jpeg,
+              width: product.main_image_set.width,
+              height: product.main_image_set.height,
+              sizes: "(min-width: 1024px) 25vw, 50vw",
+            },
       price: money(product.price, product.currency),
       wasPrice: product.original_price === null ? null : money(product.original_price, product.currency),
       discountBadge: product.discount_percent === null ? null : `-${product.discount_percent}%`,
@@ -105,7 +116,15 @@ export async function loadProductPage(api: MarqueApi, market: SchemaMarketEnum, 
     breadcrumb: [data.category.name, data.subcategory?.name],
     price: money(data.price, data.currency),
     wasPrice: data.original_price === null ? null : money(data.original_price, data.currency),
-    gallery: data.images.map((image) => ({ src: image.url, alt: image.alt_text })),
+    gallery: data.images.map((image) => ({
+      src: image.url,
+      alt: image.alt_text,
+      srcSet: image.set.srcset.webp,
+      // next/image wants the intrinsic size; null until the worker has measured it.
+      width: image.set.width ?? undefined,
+      height: image.set.height ?? undefined,
+      colour: image.color === "" ? null : image.color,
+    })),
     sizes: data.skus.map((sku) => ({
       skuId: sku.id,
       label: `${sku.size} / ${sku.color}`,
@@ -138,6 +157,12 @@ export async function addToCart(api: MarqueApi, skuId: number, quantity: number)
   return ok({
     badge: data.item_count,
     subtotal: money(data.subtotal, data.currency),
+    shipping: money(data.shipping_cost, data.currency),
+    total: money(data.total, data.currency),
+    freeShippingHint:
+      Number(data.left_to_free_shipping) > 0
+        ? `Add ${money(data.left_to_free_shipping, data.currency)} for free shipping`
+        : null,
     lines: data.items.map((line) => ({
       name: line.product_name,
       variant: `${line.size} / ${line.color}`,
