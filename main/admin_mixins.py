@@ -22,8 +22,14 @@ from main.markets import Market, market_config
 
 
 def market_zone_of(obj, field: str = "market"):
-    """The time zone of the object's market, or None (no market, or not one we sell in)."""
-    market = getattr(obj, field, "") if obj is not None else ""
+    """The time zone of the object's market, or None (no market, or not one we sell in).
+
+    `field` may follow relations with dots (`order.market` for a payment): the
+    admin joins them with `list_select_related`.
+    """
+    market = obj
+    for name in field.split("."):
+        market = getattr(market, name, None) if market is not None else None
     return market_config(market).time_zone if market in Market.values else None
 
 

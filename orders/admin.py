@@ -224,8 +224,10 @@ class OrderItemAdmin(ViewOnlyAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(OrderStatusHistory)
-class OrderStatusHistoryAdmin(ViewOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ("order", "from_status", "to_status", "changed_by", "note", "created_at")
+class OrderStatusHistoryAdmin(MarketTimeZoneAdminMixin, ViewOnlyAdminMixin, admin.ModelAdmin):
+    market_field = "order.market"
+    list_display = ("order", "from_status", "to_status", "changed_by", "note", "when_local")
+    when_local = market_time_column("created_at", "when (market time)", "order.market")
     list_select_related = ("order", "changed_by")
     list_filter = ("order__market", "to_status", "from_status")
     search_fields = ("order__order_number", "changed_by__phone", "note")
@@ -256,9 +258,10 @@ class RefundInline(ViewOnlyAdminMixin, admin.TabularInline):
 
 
 @admin.register(Payment)
-class PaymentAdmin(ViewOnlyAdminMixin, admin.ModelAdmin):
+class PaymentAdmin(MarketTimeZoneAdminMixin, ViewOnlyAdminMixin, admin.ModelAdmin):
     """Payments are written by the payment service only (docs/PAYMENTS.md): read-only."""
 
+    market_field = "order.market"
     list_display = (
         "order",
         "provider",
@@ -266,9 +269,11 @@ class PaymentAdmin(ViewOnlyAdminMixin, admin.ModelAdmin):
         "amount",
         "amount_captured",
         "amount_refunded",
-        "expires_at",
-        "created_at",
+        "expires_local",
+        "created_local",
     )
+    expires_local = market_time_column("expires_at", "expires (market time)", "order.market")
+    created_local = market_time_column("created_at", "created (market time)", "order.market")
     list_select_related = ("order",)
     list_filter = ("provider", "status", "order__market")
     search_fields = ("order__order_number", "provider_ref", "order__user__phone")
@@ -279,8 +284,12 @@ class PaymentAdmin(ViewOnlyAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(Refund)
-class RefundAdmin(ViewOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ("payment", "amount", "method", "status", "created_by", "created_at")
+class RefundAdmin(MarketTimeZoneAdminMixin, ViewOnlyAdminMixin, admin.ModelAdmin):
+    market_field = "payment.order.market"
+    list_display = ("payment", "amount", "method", "status", "created_by", "created_local")
+    created_local = market_time_column(
+        "created_at", "created (market time)", "payment.order.market"
+    )
     list_select_related = ("payment__order", "created_by")
     list_filter = ("method", "status", "payment__order__market")
     search_fields = ("payment__order__order_number", "provider_ref")
@@ -470,15 +479,17 @@ class ReturnItemAdmin(ViewOnlyAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(ReturnStatusHistory)
-class ReturnStatusHistoryAdmin(ViewOnlyAdminMixin, admin.ModelAdmin):
+class ReturnStatusHistoryAdmin(MarketTimeZoneAdminMixin, ViewOnlyAdminMixin, admin.ModelAdmin):
+    market_field = "return_request.market"
     list_display = (
         "return_request",
         "from_status",
         "to_status",
         "changed_by",
         "note",
-        "created_at",
+        "when_local",
     )
+    when_local = market_time_column("created_at", "when (market time)", "return_request.market")
     list_select_related = ("return_request", "changed_by")
     list_filter = ("return_request__market", "to_status", "from_status")
     search_fields = ("return_request__return_number", "changed_by__phone", "note")

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from decimal import Decimal
 
 import pytest
 
-from orders.models import Order
+from orders.models import Order, OrderStatusHistory, Payment, Refund
 from orders.tests.helpers import checkout, fill_cart, priced_sku
 from store_manager.analytics import period_bounds
 from store_manager.services.snapshots import snapshots_rebuild
@@ -63,3 +64,30 @@ def test_a_daily_snapshot_starts_at_the_markets_midnight(staff_client):
     page = staff_client.get("/admin/store_manager/revenuesnapshot/").content.decode()
 
     assert "2026-11-26 00:00 Bishkek" in page
+
+
+def test_payments_refunds_and_histories_read_in_their_orders_market_time(staff_client):
+    kg = placed("+996700444004", "KG")
+    us = placed("+12025550178", "US")
+    payment = Payment.objects.get(order=kg)
+    Payment.objects.filter(order__in=[kg, us]).update(created_at=PLACED)
+    OrderStatusHistory.objects.filter(order__in=[kg, us]).update(created_at=PLACED)
+    refund = Refund.objects.create(
+        payment=payment, amount=Decimal("10.00"), method="cash", status="succeeded"
+    )
+    Refund.objects.filter(pk=refund.pk).update(created_at=PLACED)
+
+    for path in (
+        "/admin/orders/payment/",
+        "/admin/orders/orderstatushistory/",
+        "/admin/orders/refund/",
+    ):
+        page = staff_client.get(path).content.decode()
+        assert "(market time)" in page, path
+        assert "2026-11-26 04:49 Bishkek" in page, path
+        if path != "/admin/orders/refund/":
+            assert "2026-11-25 17:49 New York" in page, path
+
+    page = staff_client.get(f"/admin/orders/payment/{payment.pk}/change/").content.decode()
+    assert "Nov. 26, 2026, 4:49 a.m." in page
+    assert "Nov. 25, 2026, 10:49 p.m." not in page
