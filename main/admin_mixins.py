@@ -10,6 +10,7 @@ from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.utils import model_ngettext, unquote
 from django.core.exceptions import PermissionDenied
+from django.db import transaction
 from django.http import Http404, HttpResponseRedirect
 from django.urls import path, reverse
 from django.utils import timezone
@@ -133,9 +134,14 @@ class MovedByServiceAdminMixin:
 
 
 class StatusMoveForm(forms.Form):
-    """One press of a status button on a change page: where to, and the staff's note."""
+    """One press of a status button on a change page: where to, from what, and the note.
+
+    `from_status` is the status the page showed: a move is made only from it, so a
+    page left open never acts on an object that moved on meanwhile.
+    """
 
     to_status = forms.CharField(max_length=32)
+    from_status = forms.CharField(max_length=32)
     note = forms.CharField(
         max_length=500, required=False, widget=forms.Textarea(attrs={"rows": 2, "cols": 60})
     )
@@ -144,17 +150,17 @@ class StatusMoveForm(forms.Form):
 class StatusPanelAdminMixin(MovedByServiceAdminMixin):
     """A change page whose "Save" is replaced by buttons for the moves the object can make.
 
-    Each button posts to `<object>/status/` with the staff's note; the move goes
-    through the model's service (`status_move`, which returns why it was refused
-    or None), is written to the admin's own log (the page's History), and the
-    page comes back with the outcome. Only users with the change permission on
-    the object get the buttons or may post (403 otherwise). The list's bulk
-    actions use `status_move_many`, the same path.
+    Each button posts to `<object>/status/` with the status the page showed and the
+    staff's note. The move goes through the model's service (`status_move`, which
+    returns why it was refused or None) only from the status the page showed, and
+    is written to the admin's own log (the page's History) in the same
+    transaction; the page comes back with the outcome. Only users with the change
+    permission get the buttons or may post (403 otherwise). The list's bulk
+    actions use `status_move_many`, the same path, from the status the list showed.
 
     A subclass sets `status_labels` (status → button label, in button order),
-    `status_note_required` (moves that need a note: the customer reads it),
-    `status_note_help` and `status_panel_help`, and implements `status_moves(obj)`
-    and `status_move(...)`.
+    `status_note_required` (moves that need a note), `status_note_help` and
+    `status_panel_help`, and implements `status_moves(obj)` and `status_move(...)`.
     """
 
     change_form_template = "admin/status_change_form.html"
@@ -167,24 +173,29 @@ class StatusPanelAdminMixin(MovedByServiceAdminMixin):
         """The statuses `obj` may move to now."""
         raise NotImplementedError
 
-    def status_move(self, request, obj, to_status: str, note: str) -> str | None:
-        """Move `obj` through its service: None when moved, else the refusal's words."""
+    def status_move(self, request, obj, to_status: str, note: str, from_status: str) -> str | None:
+        """Move `obj` through its service, only from `from_status` (the service's
+        `allowed_from`, checked under its lock): None when moved, else the refusal's words."""
         raise NotImplementedError
 
-    def _status_move_logged(self, request, obj, to_status: str, note: str) -> str | None:
-        before = obj.status
-        refused = self.status_move(request, obj, to_status, note)
-        if refused is None:
-            self.log_change(
-                request, obj, f"Status {before} → {to_status}" + (f": {note}" if note else "")
-            )
+    def _status_move_logged(
+        self, request, obj, to_status: str, note: str, from_status: str
+    ) -> str | None:
+        if obj.status != from_status:
+            shown = obj.get_status_display().lower()
+            return f"it is {shown} now, not {from_status}: look at it again."
+        with transaction.atomic():  # the move and its log entry, or neither
+            refused = self.status_move(request, obj, to_status, note, from_status)
+            if refused is None:
+                message = f"Status {from_status} → {to_status}" + (f": {note}" if note else "")
+                self.log_change(request, obj, message)
         return refused
 
     def status_move_many(self, request, queryset, to_status: str, note: str = "") -> None:
         """A bulk action: each object through the same path; refusals are listed."""
         moved, refused = 0, []
         for obj in queryset.order_by("pk"):
-            reason = self._status_move_logged(request, obj, to_status, note)
+            reason = self._status_move_logged(request, obj, to_status, note, obj.status)
             if reason is None:
                 moved += 1
             else:
@@ -220,28 +231,40 @@ class StatusPanelAdminMixin(MovedByServiceAdminMixin):
         )
         return super().render_change_form(request, context, add, change, form_url, obj)
 
+    def _status_refusal(self, form: StatusMoveForm) -> str | None:
+        """Why a posted move is refused before the service is asked, or None."""
+        to_status = form.data.get("to_status", "")
+        if to_status not in self.status_labels or not form.data.get("from_status"):
+            return "choose a status."
+        if "note" in form.errors:
+            return "the note: " + " ".join(form.errors["note"])
+        if not form.is_valid():
+            return "choose a status."
+        if to_status in self.status_note_required and not form.cleaned_data["note"]:
+            return f"{self.status_labels[to_status]} needs a note."
+        return None
+
     @method_decorator(require_POST)
     def status_view(self, request, object_id):
         """A status button pressed on the change page: through the service, then back to it."""
+        if not self.has_change_permission(request):  # before telling what exists
+            raise PermissionDenied
         obj = self.get_object(request, unquote(object_id))
         if obj is None:
             raise Http404(f"No such {self.opts.verbose_name}.")
         if not self.has_change_permission(request, obj):
             raise PermissionDenied
         form = StatusMoveForm(request.POST)
-        to_status = form.data.get("to_status", "")
-        if not form.is_valid() or to_status not in self.status_labels:
-            self.message_user(request, "Not changed: choose a status.", messages.ERROR)
-        elif to_status in self.status_note_required and not form.cleaned_data["note"]:
-            label = self.status_labels[to_status]
-            self.message_user(request, f"Not changed: {label} needs a note.", messages.ERROR)
+        refused = self._status_refusal(form)
+        if refused is None:
+            data = form.cleaned_data
+            refused = self._status_move_logged(
+                request, obj, data["to_status"], data["note"], data["from_status"]
+            )
+        if refused is None:
+            self.message_user(request, f"{obj} is now {data['to_status']}.", messages.SUCCESS)
         else:
-            note = form.cleaned_data["note"]
-            refused = self._status_move_logged(request, obj, to_status, note)
-            if refused is None:
-                self.message_user(request, f"{obj} is now {to_status}.", messages.SUCCESS)
-            else:
-                self.message_user(request, f"Not changed: {refused}", messages.ERROR)
+            self.message_user(request, f"Not changed: {refused}", messages.ERROR)
         change = f"admin:{self.opts.app_label}_{self.opts.model_name}_change"
         url = reverse(change, args=(obj.pk,), current_app=self.admin_site.name)
         return HttpResponseRedirect(url)

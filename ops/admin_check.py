@@ -122,6 +122,9 @@ def first_change_link(page) -> str | None:
     return link.get_attribute("href") if link else None
 
 
+NOTE = "We will call you before delivery (browser check)"
+
+
 def check_status_button(page, base: str, shots: Path) -> tuple[str, str, list[str]]:
     """Confirm a pending order with its page's button and a note, as the order desk would."""
     page.goto(f"{base}/admin/orders/order/?status__exact=pending")
@@ -132,11 +135,11 @@ def check_status_button(page, base: str, shots: Path) -> tuple[str, str, list[st
     problems = []
     if page.query_selector("input[name=_save]"):
         problems.append("a Save button on a page that saves nothing")
-    page.fill("#status-panel textarea[name=note]", "Confirmed by phone (browser check)")
+    page.fill("#status-panel textarea[name=note]", NOTE)
     with page.expect_navigation():
         page.click("#status-panel button[value=confirmed]")
     body = page.content()
-    for must in ("is now confirmed", "Status: Confirmed", "Confirmed by phone (browser check)"):
+    for must in ("is now confirmed", "Status: Confirmed", NOTE):
         if must not in body:
             problems.append(f"no {must!r} after pressing Confirm")
     if not page.query_selector("#status-panel button[value=processing]"):

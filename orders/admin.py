@@ -60,6 +60,9 @@ class OrderStatusHistoryInline(ViewOnlyAdminMixin, admin.TabularInline):
     model = OrderStatusHistory
     fields = readonly_fields = HISTORY
 
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("changed_by")
+
 
 PAYMENT_FIELDS = (
     "provider",
@@ -104,8 +107,11 @@ class OrderAdmin(MarketTimeZoneAdminMixin, StatusPanelAdminMixin, admin.ModelAdm
     """
 
     status_labels = STATUS_BUTTONS
+    # The customer reads the reason of a cancellation (cancel_reason): it is asked for.
+    status_note_required = frozenset({OrderStatus.CANCELLED})
     status_note_help = (
-        "Kept in the order's history; on a cancellation it is the reason the customer reads."
+        "The customer sees it in the order's history (and, on a cancellation, as its "
+        "reason): write it for them."
     )
     list_display = (
         "order_number",
@@ -164,11 +170,18 @@ class OrderAdmin(MarketTimeZoneAdminMixin, StatusPanelAdminMixin, admin.ModelAdm
     def status_moves(self, obj: Order) -> frozenset[str]:
         return TRANSITIONS[obj.status]
 
-    def status_move(self, request, obj: Order, to_status: str, note: str) -> str | None:
+    def status_move(
+        self, request, obj: Order, to_status: str, note: str, from_status: str
+    ) -> str | None:
         """`order_transition`: the order locked, money and stock moved, history, notices."""
         try:
             order_transition(
-                order=obj, to_status=to_status, actor=request.user, note=note, by_manager=True
+                order=obj,
+                to_status=to_status,
+                actor=request.user,
+                note=note,
+                by_manager=True,
+                allowed_from=frozenset({from_status}),
             )
         except ApplicationError as error:
             return str(error.detail)
@@ -379,7 +392,8 @@ class ReturnRequestAdmin(MarketTimeZoneAdminMixin, StatusPanelAdminMixin, admin.
     status_labels = {ReturnStatus.APPROVED: "Approve", ReturnStatus.REJECTED: "Reject"}
     status_note_required = frozenset({ReturnStatus.REJECTED})
     status_note_help = (
-        "The customer reads it in the notice of this step; a rejection needs its reason."
+        "The customer sees it in the return's history (and, on a rejection, as its "
+        "reason): write it for them."
     )
     status_panel_help = (
         "Receiving the parcel and refunding need counts and money: they are done in the "
@@ -419,10 +433,18 @@ class ReturnRequestAdmin(MarketTimeZoneAdminMixin, StatusPanelAdminMixin, admin.
     def status_moves(self, obj: ReturnRequest) -> frozenset[str]:
         return RETURN_TRANSITIONS[obj.status]
 
-    def status_move(self, request, obj: ReturnRequest, to_status: str, note: str) -> str | None:
+    def status_move(
+        self, request, obj: ReturnRequest, to_status: str, note: str, from_status: str
+    ) -> str | None:
         """`return_transition`: locks, held exchange units released, history, notices."""
         try:
-            return_transition(ret=obj, to_status=to_status, actor=request.user, note=note)
+            return_transition(
+                ret=obj,
+                to_status=to_status,
+                actor=request.user,
+                note=note,
+                allowed_from=frozenset({from_status}),
+            )
         except ApplicationError as error:
             return str(error.detail)
         return None

@@ -320,8 +320,11 @@ class Payment(TimeStampedModel):
         ]
 
     def __str__(self) -> str:
-        # An admin inline's caption: "Stripe · 7090.00 · Captured".
-        return f"{self.get_provider_display()} · {self.amount} · {self.get_status_display()}"
+        # "KG-7Q2M4XPA · Stripe · 7090.00 · Captured" (admin lists join the order).
+        return (
+            f"{self.order.order_number} · {self.get_provider_display()} · {self.amount} · "
+            f"{self.get_status_display()}"
+        )
 
     @property
     def refundable(self):

@@ -111,7 +111,8 @@ def test_payment_refund_and_return_line_captions_read_as_words():
         order=order, provider="cash_on_delivery", status="due_on_delivery", amount=order.total
     )
     assert str(payment) == (
-        f"{payment.get_provider_display()} · {payment.amount} · {payment.get_status_display()}"
+        f"{order.order_number} · {payment.get_provider_display()} · {payment.amount} · "
+        f"{payment.get_status_display()}"
     )
     assert "_" not in str(payment)
     refund = Refund(
