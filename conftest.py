@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from celery.result import _set_task_join_will_block
 from django.core.cache import cache
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import RefreshToken
@@ -24,6 +25,21 @@ def _empty_sms_outbox():
     sms.outbox.clear()
     yield
     sms.outbox.clear()
+
+
+@pytest.fixture(autouse=True)
+def _not_inside_a_task():
+    """Each test starts outside any Celery task, whatever the one before it did.
+
+    Celery keeps "a task is running here, joining a result would block" in one
+    process-wide flag: an eager task sets it and restores the value it found. Eager
+    tasks run at once in several threads (the race tests) can restore in the
+    wrong order and leave it set, and a later test's `.get()` of an eager result
+    in the same process is refused ("Never call result.get() within a task!").
+    """
+    _set_task_join_will_block(False)
+    yield
+    _set_task_join_will_block(False)
 
 
 @pytest.fixture
