@@ -5,7 +5,10 @@ stock, prices, description) from its own `random.Random` seeded with its slug,
 so the full set and the `--small` set agree on every product they share, and a
 product never depends on which others exist. Pictures are drawn with Pillow
 (no downloads) and saved through the models' ImageFields, so they land in the
-configured storage.
+configured storage. Each gallery picture is drawn in one of the product's SKU
+colours and tied to it (`ProductImage.color`); main images get their renditions
+from the worker (queued when saved), gallery pictures, made with `bulk_create`,
+from `renditions_backfill` at the end, inline.
 
 Re-running creates only what is missing: categories and subcategories are
 looked up by slug; a product is created together with its pictures, features,
@@ -35,6 +38,7 @@ from products.models import (
     ProductPrice,
     Subcategory,
 )
+from products.services.images import renditions_backfill
 from products.services.listing import listing_refresh
 
 SEED = "marque-demo-v1"
@@ -866,6 +870,7 @@ def seed_products(categories: dict[str, Category], *, small: bool = False) -> li
     features: list[ProductFeature] = []
     prices: list[ProductPrice] = []
     images: list[ProductImage] = []
+    created: list[int] = []
     for spec in specs:
         if spec.slug in existing:
             products.append(existing[spec.slug])
@@ -886,11 +891,15 @@ def seed_products(categories: dict[str, Category], *, small: bool = False) -> li
         save_picture(product.main_image, spec.slug, colour=COLOURS[plan.colours[0]], **picture)
         product.save()
         products.append(product)
+        created.append(product.pk)
 
         for index in range(plan.gallery_size):
             colour = plan.colours[index % len(plan.colours)]
             image = ProductImage(
-                product=product, alt_text=f"{spec.name}, {colour.lower()}", sort_order=index
+                product=product,
+                alt_text=f"{spec.name}, {colour.lower()}",
+                color=colour,  # the SKU colour it is drawn in (`SKU.color`, `images[].color`)
+                sort_order=index,
             )
             save_picture(
                 image.image,
@@ -917,6 +926,10 @@ def seed_products(categories: dict[str, Category], *, small: bool = False) -> li
     SKU.objects.bulk_create(skus)
     ProductPrice.objects.bulk_create(prices)
     listing_refresh(product.pk for product in products)  # bulk_create sends no signals
+    # …nor queues renditions: the new gallery pictures get theirs here, inline (the main
+    # images, saved one by one, were queued for the worker by their post_save).
+    if created:
+        renditions_backfill(product_ids=created, main_images=False)
     return products
 
 

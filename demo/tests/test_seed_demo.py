@@ -5,6 +5,7 @@ from itertools import pairwise
 
 import pytest
 from django.apps import apps
+from django.core.files.storage import default_storage
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
@@ -15,6 +16,7 @@ from demo.users import DEMO_ADMIN_PHONE
 from main.markets import CatalogMarket, parse_phone
 from orders.models import Order
 from products.models import SKU, Category, Product, ProductPrice
+from products.services.images import renditions_current
 from store_manager.models import RevenueSnapshot, StoreManager
 from users.models import User
 
@@ -73,6 +75,15 @@ def test_every_product_has_pictures_features_and_an_active_sku():
         assert product.brand and product.description
         assert product.main_image.name
         assert 2 <= len(product.images.all()) <= 4
+        # Each gallery picture is tied to the SKU colour it is drawn in, and has its renditions
+        # (written with bulk_create: no signal queued them, the seed made them inline).
+        colours = {sku.color for sku in product.skus.all()}
+        for image in product.images.all():
+            assert image.color in colours, image
+            assert renditions_current(image.image.name, image.renditions), image
+            assert all(
+                default_storage.exists(item["name"]) for item in image.renditions["renditions"]
+            )
         assert {feature.name for feature in product.features.all()} >= {"Material", "Care"}
         assert any(sku.is_active for sku in product.skus.all()), product
         assert any(sku.stock > 0 for sku in product.skus.all()), product
