@@ -8,10 +8,12 @@ from datetime import UTC, datetime
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.admin.utils import model_ngettext, unquote
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.http import Http404, HttpResponseRedirect
+from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.decorators import method_decorator
@@ -147,6 +149,16 @@ class StatusMoveForm(forms.Form):
     )
 
 
+class StatusReasonForm(forms.Form):
+    """The reason a bulk move asks for before it is made (the customer reads it)."""
+
+    reason = forms.CharField(
+        max_length=500,
+        widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
+        help_text="The customer reads it, with the step, in their history and notification.",
+    )
+
+
 class StatusPanelAdminMixin(MovedByServiceAdminMixin):
     """A change page whose "Save" is replaced by buttons for the moves the object can make.
 
@@ -205,6 +217,27 @@ class StatusPanelAdminMixin(MovedByServiceAdminMixin):
             self.message_user(request, f"{moved} {name} now {to_status}.", messages.SUCCESS)
         if refused:
             self.message_user(request, "Not changed: " + "; ".join(refused), messages.ERROR)
+
+    def status_move_many_with_reason(self, request, queryset, to_status: str, title: str):
+        """A bulk action that needs a reason: a page asking for it, then `status_move_many`.
+
+        Returns None (back to the list, with the messages) once a reason was given.
+        """
+        form = StatusReasonForm(request.POST if "apply" in request.POST else None)
+        if form.is_valid():
+            self.status_move_many(request, queryset, to_status, note=form.cleaned_data["reason"])
+            return None
+        context = {
+            **self.admin_site.each_context(request),
+            "title": title,
+            "opts": self.opts,
+            "objects": queryset.order_by("pk"),
+            "form": form,
+            "action": request.POST.get("action", ""),
+            "action_checkbox_name": ACTION_CHECKBOX_NAME,
+            "submit_label": f"{self.status_labels.get(to_status, to_status)} with this reason",
+        }
+        return TemplateResponse(request, "admin/status_reason.html", context)
 
     def status_buttons(self, request, obj) -> list[tuple[str, str]]:
         """(status, label) of each move `obj` can make now, if this user may move it."""

@@ -1,7 +1,4 @@
-from django import forms
 from django.contrib import admin
-from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
-from django.template.response import TemplateResponse
 
 from main.admin_mixins import (
     MarketTimeZoneAdminMixin,
@@ -205,9 +202,15 @@ class OrderAdmin(MarketTimeZoneAdminMixin, StatusPanelAdminMixin, admin.ModelAdm
     def move_to_delivered(self, request, queryset):
         self.status_move_many(request, queryset, OrderStatus.DELIVERED)
 
-    @admin.action(description="Cancel selected orders (stock returns)", permissions=("change",))
+    @admin.action(
+        description="Cancel selected orders (asks for the reason; stock returns)",
+        permissions=("change",),
+    )
     def move_to_cancelled(self, request, queryset):
-        self.status_move_many(request, queryset, OrderStatus.CANCELLED)
+        """A page asking for the reason (the customer reads it as `cancel_reason`)."""
+        return self.status_move_many_with_reason(
+            request, queryset, OrderStatus.CANCELLED, title="Cancel orders"
+        )
 
     @admin.action(
         description="Resume cancelled orders (stock is taken again)", permissions=("change",)
@@ -369,14 +372,6 @@ class ReturnStatusHistoryInline(ViewOnlyAdminMixin, admin.TabularInline):
         return super().get_queryset(request).select_related("changed_by")
 
 
-class RejectReturnsForm(forms.Form):
-    reason = forms.CharField(
-        max_length=500,
-        widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
-        help_text="The customer reads it in the notification of the rejection.",
-    )
-
-
 @admin.register(ReturnRequest)
 class ReturnRequestAdmin(MarketTimeZoneAdminMixin, StatusPanelAdminMixin, admin.ModelAdmin):
     """Returns come only from customers and move only through the returns service.
@@ -459,21 +454,9 @@ class ReturnRequestAdmin(MarketTimeZoneAdminMixin, StatusPanelAdminMixin, admin.
     )
     def reject(self, request, queryset):
         """A page asking for the reason (the customer is told it); then the service."""
-        form = RejectReturnsForm(request.POST if "apply" in request.POST else None)
-        if form.is_valid():
-            reason = form.cleaned_data["reason"]
-            self.status_move_many(request, queryset, ReturnStatus.REJECTED, note=reason)
-            return None  # back to the change list, with the messages
-        context = {
-            **self.admin_site.each_context(request),
-            "title": "Reject returns",
-            "opts": self.model._meta,
-            "returns": queryset.select_related("order").order_by("pk"),
-            "form": form,
-            "action": "reject",
-            "action_checkbox_name": ACTION_CHECKBOX_NAME,
-        }
-        return TemplateResponse(request, "admin/orders/returnrequest/reject.html", context)
+        return self.status_move_many_with_reason(
+            request, queryset, ReturnStatus.REJECTED, title="Reject returns"
+        )
 
 
 @admin.register(ReturnItem)

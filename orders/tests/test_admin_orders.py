@@ -30,12 +30,20 @@ def test_cancel_action_returns_stock_and_writes_history(staff_client, staff, cus
     fill_cart(customer, (sku, 2))
     order = checkout(customer).order
 
-    response = staff_client.post(
-        CHANGELIST, {"action": "move_to_cancelled", "_selected_action": [order.pk]}
-    )
+    chosen = {"action": "move_to_cancelled", "_selected_action": [order.pk]}
+
+    ask = staff_client.post(CHANGELIST, chosen)  # the reason first: the customer reads it
+    assert ask.status_code == 200 and 'name="reason"' in ask.content.decode()
+    assert order.order_number in ask.content.decode()
+    empty = staff_client.post(CHANGELIST, chosen | {"apply": "1", "reason": ""})
+    assert empty.status_code == 200 and empty.context["form"].errors
+    assert Order.objects.get(pk=order.pk).status == "pending"
+
+    response = staff_client.post(CHANGELIST, chosen | {"apply": "1", "reason": "Out of stock"})
 
     assert response.status_code == 302
-    assert Order.objects.get(pk=order.pk).status == "cancelled"
+    cancelled = Order.objects.get(pk=order.pk)
+    assert (cancelled.status, cancelled.cancel_reason) == ("cancelled", "Out of stock")
     assert SKU.objects.get(pk=sku.pk).stock == 5
     row = OrderStatusHistory.objects.filter(order=order).last()
     assert (row.to_status, row.changed_by) == ("cancelled", staff)
