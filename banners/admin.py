@@ -1,7 +1,7 @@
 from django.contrib import admin
 
 from banners.models import Banner
-from main.admin_mixins import InvalidatesCatalogueCacheMixin, thumbnail
+from main.admin_mixins import InvalidatesCatalogueCacheMixin, thumbnail_column
 
 
 @admin.register(Banner)
@@ -44,17 +44,9 @@ class BannerAdmin(InvalidatesCatalogueCacheMixin, admin.ModelAdmin):
         "mobile_image_preview",
     )
 
-    @admin.display(description="Image")
-    def thumb(self, obj):
-        return thumbnail(obj.image, size=48)
-
-    @admin.display(description="Image (current)")
-    def image_preview(self, obj):
-        return thumbnail(obj.image, size=160)
-
-    @admin.display(description="Mobile image (current)")
-    def mobile_image_preview(self, obj):
-        return thumbnail(obj.mobile_image, size=160)
+    thumb = thumbnail_column("image", "Image", size=48)
+    image_preview = thumbnail_column("image", "Image (current)", size=160)
+    mobile_image_preview = thumbnail_column("mobile_image", "Mobile image (current)", size=160)
 
     @admin.display(description="CTR, %")
     def ctr_percent(self, obj):

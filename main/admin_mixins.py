@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 from datetime import UTC, datetime
 
 from django import forms
@@ -73,6 +72,17 @@ def short_column(field: str, description: str, *, boolean: bool = False, stored:
     return column
 
 
+def thumbnail_column(field: str, description: str, size: int = 64):
+    """A list column or read-only field showing the image in `field` as a `thumbnail`."""
+
+    @admin.display(description=description)
+    def column(self, obj) -> str:
+        return thumbnail(getattr(obj, field, None) if obj is not None else None, size=size)
+
+    column.__name__ = f"{field}_thumbnail"
+    return column
+
+
 class MarketTimeZoneAdminMixin:
     """Times of a market-bound object on its market's wall clock, not the server's UTC.
 
@@ -84,12 +94,12 @@ class MarketTimeZoneAdminMixin:
 
     market_field = "market"
 
-    def change_view(self, request, object_id, form_url="", extra_context=None):
-        obj = self.get_object(request, unquote(object_id)) if object_id else None
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        # The object the view already read: no second query for its market.
+        response = super().render_change_form(request, context, add, change, form_url, obj)
         zone = market_zone_of(obj, self.market_field)
-        with timezone.override(zone) if zone else contextlib.nullcontext():
-            response = super().change_view(request, object_id, form_url, extra_context)
-            if hasattr(response, "render") and not response.is_rendered:
+        if zone is not None:
+            with timezone.override(zone):
                 response.render()  # inside the zone: a TemplateResponse renders lazily
         return response
 

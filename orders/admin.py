@@ -7,7 +7,7 @@ from main.admin_mixins import (
     ViewOnlyAdminMixin,
     market_time_column,
     short_column,
-    thumbnail,
+    thumbnail_column,
 )
 from main.exceptions import ApplicationError
 from orders.models import (
@@ -42,9 +42,8 @@ ITEM_SNAPSHOT = (
 HISTORY = ("created_at", "from_status", "to_status", "changed_by", "note")
 
 
-@admin.display(description="Image")
-def _item_image(self, obj):
-    return thumbnail(obj.image if obj else None, size=48)
+# The image kept at checkout, on the order's lines and the order item pages.
+_item_image = thumbnail_column("image", "Image", size=48)
 
 
 class OrderItemInline(ViewOnlyAdminMixin, admin.TabularInline):
@@ -359,9 +358,7 @@ class ReturnImageInline(ViewOnlyAdminMixin, admin.TabularInline):
     model = ReturnImage
     fields = readonly_fields = ("photo", "sort_order")
 
-    @admin.display(description="Photo")
-    def photo(self, obj):
-        return thumbnail(obj.image, size=80)
+    photo = thumbnail_column("image", "Photo", size=80)
 
 
 class ReturnStatusHistoryInline(ViewOnlyAdminMixin, admin.TabularInline):
@@ -509,6 +506,4 @@ class ReturnImageAdmin(ViewOnlyAdminMixin, admin.ModelAdmin):
     list_filter = ("return_request__market",)
     search_fields = ("return_request__return_number",)
 
-    @admin.display(description="Photo")
-    def photo(self, obj):
-        return thumbnail(obj.image, size=80)
+    photo = thumbnail_column("image", "Photo", size=80)

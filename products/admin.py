@@ -8,7 +8,7 @@ from main.admin_mixins import (
     SuperuserOnlyAdminMixin,
     ViewOnlyAdminMixin,
     short_column,
-    thumbnail,
+    thumbnail_column,
 )
 from main.markets import Market
 from products.forms import ProductImageForm, ProductImageUploadMixin
@@ -137,9 +137,7 @@ class SKUInline(admin.TabularInline):
     extra = 1
 
 
-@admin.display(description="Preview")
-def _image_preview(self, obj):
-    return thumbnail(obj.image if obj else None)
+_image_preview = thumbnail_column("image", "Preview")
 
 
 class ProductImageInline(admin.TabularInline):
@@ -273,13 +271,8 @@ class ProductAdmin(InvalidatesCatalogueCacheMixin, admin.ModelAdmin):
     def total_stock(self, obj):
         return obj.stock_total or 0
 
-    @admin.display(description="Image")
-    def thumb(self, obj):
-        return thumbnail(obj.main_image, size=48)
-
-    @admin.display(description="Main image (current)")
-    def main_image_preview(self, obj):
-        return thumbnail(obj.main_image, size=160)
+    thumb = thumbnail_column("main_image", "Image", size=48)
+    main_image_preview = thumbnail_column("main_image", "Main image (current)", size=160)
 
     @admin.display(description="Rating", ordering="rating_avg")
     def rating(self, obj):

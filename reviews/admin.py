@@ -8,7 +8,7 @@ the mixin invalidates the catalogue cache after commit.
 
 from django.contrib import admin, messages
 
-from main.admin_mixins import InvalidatesCatalogueCacheMixin, thumbnail
+from main.admin_mixins import InvalidatesCatalogueCacheMixin, thumbnail_column
 from reviews.models import Review, ReviewImage
 from reviews.services import product_rating_refresh, reviews_delete, reviews_set_approved
 
@@ -23,9 +23,7 @@ class _CustomerContentMixin:
         return False
 
 
-@admin.display(description="Photo")
-def _photo(self, obj):
-    return thumbnail(obj.image if obj else None, size=80)
+_photo = thumbnail_column("image", "Photo", size=80)
 
 
 class ReviewImageInline(_CustomerContentMixin, admin.TabularInline):

@@ -269,10 +269,7 @@ class FitPercentOutput(serializers.Serializer):
     runs_large = serializers.IntegerField()
 
 
-class FitFromReviewsOutput(serializers.Serializer):
-    runs_small = serializers.IntegerField()
-    true_to_size = serializers.IntegerField()
-    runs_large = serializers.IntegerField()
+class FitFromReviewsOutput(FitPercentOutput):
     total = serializers.IntegerField()
 
 

@@ -61,44 +61,54 @@ def _log_return(
     )
 
 
+def _transition_logged(
+    *,
+    manager: StoreManager,
+    ret: ReturnRequest,
+    to_status: str,
+    note: str,
+    action: str,
+    metadata: dict[str, Any],
+    meta: RequestMeta,
+) -> ReturnRequest:
+    """A plain step (`return_transition`) and its audit row, in one transaction."""
+    with transaction.atomic():
+        before = _status_before(ret)
+        ret = return_transition(ret=ret, to_status=to_status, actor=manager.user, note=note)
+        _log_return(
+            manager=manager, action=action, ret=ret, before=before, meta=meta, metadata=metadata
+        )
+    return ret
+
+
 def manager_return_approve(
     *, manager: StoreManager, ret: ReturnRequest, note: str = "", meta: RequestMeta
 ) -> ReturnRequest:
     """requested → approved: the customer may send the parcel (409 `invalid_transition`)."""
-    with transaction.atomic():
-        before = _status_before(ret)
-        ret = return_transition(
-            ret=ret, to_status=ReturnStatus.APPROVED, actor=manager.user, note=note
-        )
-        _log_return(
-            manager=manager,
-            action=Action.RETURN_APPROVED,
-            ret=ret,
-            before=before,
-            meta=meta,
-            metadata={"note": note},
-        )
-    return ret
+    return _transition_logged(
+        manager=manager,
+        ret=ret,
+        to_status=ReturnStatus.APPROVED,
+        note=note,
+        action=Action.RETURN_APPROVED,
+        metadata={"note": note},
+        meta=meta,
+    )
 
 
 def manager_return_reject(
     *, manager: StoreManager, ret: ReturnRequest, reason: str, meta: RequestMeta
 ) -> ReturnRequest:
     """requested → rejected with a reason (kept as `reject_reason`); exchange holds go back."""
-    with transaction.atomic():
-        before = _status_before(ret)
-        ret = return_transition(
-            ret=ret, to_status=ReturnStatus.REJECTED, actor=manager.user, note=reason
-        )
-        _log_return(
-            manager=manager,
-            action=Action.RETURN_REJECTED,
-            ret=ret,
-            before=before,
-            meta=meta,
-            metadata={"reason": reason},
-        )
-    return ret
+    return _transition_logged(
+        manager=manager,
+        ret=ret,
+        to_status=ReturnStatus.REJECTED,
+        note=reason,
+        action=Action.RETURN_REJECTED,
+        metadata={"reason": reason},
+        meta=meta,
+    )
 
 
 def manager_return_receive(
